@@ -1,0 +1,70 @@
+// carebridged configuration: a TOML file, validated as a whole.
+//
+// Every key, its type, range and default is listed in docs/operations.md
+// ("Configuration reference") and in the shipped config/carebridged.toml.
+// Without a file the daemon runs on the embedded defaults of Config{}, suited
+// to a single box: state in ./carebridge-state, broker on localhost.
+//
+// Loading never stops at the first problem: it reports every wrong type,
+// unknown key and out-of-range value, each as
+//     <file>:<line>: <key>: <what was expected>, got <what was found>
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "daemon/log.hpp"
+
+namespace cb {
+
+struct Config {
+    struct Daemon {
+        std::filesystem::path state_dir = "carebridge-state";
+        LogLevel log_level = LogLevel::info;
+        std::chrono::seconds shutdown_timeout{5};
+
+        bool operator==(const Daemon&) const = default;
+    } daemon;
+
+    struct Mqtt {
+        std::string host = "localhost";
+        std::uint16_t port = 8883;
+        std::string client_id = "carebridged";
+        std::chrono::seconds keepalive{30};
+
+        bool operator==(const Mqtt&) const = default;
+    } mqtt;
+
+    bool operator==(const Config&) const = default;
+};
+
+// One problem found in a configuration file. line is 0 when the problem has
+// no position (e.g. the file cannot be read).
+struct ConfigIssue {
+    std::string file;
+    std::uint32_t line = 0;
+    std::string key;      // dotted path, e.g. "mqtt.port"; empty for syntax errors
+    std::string message;  // e.g. "expected an integer in 1..65535, got 0"
+
+    std::string to_string() const;
+};
+
+struct ConfigLoad {
+    std::optional<Config> config;  // set only when issues is empty
+    std::vector<ConfigIssue> issues;
+
+    bool ok() const noexcept { return config.has_value(); }
+};
+
+// Parses TOML text; `file` is only used to name the source in issues.
+ConfigLoad load_config_text(std::string_view text, const std::string& file);
+
+// Reads and parses a file; an unreadable file is one issue naming the OS error.
+ConfigLoad load_config_file(const std::filesystem::path& path);
+
+}  // namespace cb

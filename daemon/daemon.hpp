@@ -1,0 +1,71 @@
+// The composition root's lifecycle: one io_context thread owns the daemon's
+// state; signals, reloads, the watchdog and shutdown are events on it.
+//
+//   start()  -> state directory ready, signal handlers armed  -> READY=1
+//   SIGHUP   -> RELOADING=1, re-read the file; valid: apply; invalid: log every
+//               problem and keep the running config                -> READY=1
+//   SIGTERM/SIGINT -> STOPPING=1, stop every component, bounded by
+//               daemon.shutdown_timeout_s; run() returns, exit code 0
+//               (1 when the deadline forced the stop)
+//   watchdog -> WATCHDOG=1 every half interval, from the loop itself, so a
+//               stuck loop is what systemd sees and restarts
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <filesystem>
+#include <optional>
+#include <string>
+
+#include "daemon/config.hpp"
+#include "daemon/log.hpp"
+#include "daemon/service_manager.hpp"
+#include "protocol/result.hpp"
+
+namespace cb {
+
+class Daemon {
+public:
+    // config_path is the file SIGHUP re-reads; nullopt means embedded defaults.
+    Daemon(boost::asio::io_context& io, Logger& logger, ServiceManager& manager, Config config,
+           std::optional<std::filesystem::path> config_path);
+
+    // Prepares the state directory and arms signals and the watchdog, then
+    // announces readiness. Returns the error that prevents running.
+    Result<void> start();
+
+    // 0 after a clean shutdown, 1 when the shutdown deadline expired.
+    int exit_code() const noexcept { return m_exit_code; }
+
+    const Config& config() const noexcept { return m_config; }
+
+private:
+    void wait_for_signal();
+    void on_signal(int signal_number);
+    void reload();
+    void apply(const Config& next);
+    void shutdown(const std::string& reason);
+    void schedule_watchdog();
+    std::string running_status() const;
+
+    boost::asio::io_context& m_io;
+    Logger& m_log;
+    ServiceManager& m_manager;
+    Config m_config;
+    std::optional<std::filesystem::path> m_config_path;
+
+    boost::asio::signal_set m_signals;
+    boost::asio::steady_timer m_watchdog_timer;
+    boost::asio::steady_timer m_shutdown_deadline;
+    std::optional<std::chrono::microseconds> m_watchdog_interval;
+    bool m_stopping = false;
+    int m_exit_code = 0;
+};
+
+// Creates the state directory (mode 0700) if missing and checks that it is a
+// writable directory. The error names the path and the OS reason.
+Result<void> prepare_state_directory(const std::filesystem::path& path);
+
+}  // namespace cb
