@@ -1,0 +1,105 @@
+#include "drivers/storage/reading_store.hpp"
+
+#include <array>
+
+namespace cb::storage {
+
+namespace {
+
+// migrations[i] takes the schema from version i to i + 1. Never edit a
+// released step: append a new one.
+constexpr std::array<Migration, 1> migrations{{
+    {"readings with (device_id, sequence) unique",
+     "CREATE TABLE readings ("
+     "  id INTEGER PRIMARY KEY,"
+     "  device_id TEXT NOT NULL,"
+     "  sequence INTEGER NOT NULL CHECK (sequence >= 0),"
+     "  type TEXT NOT NULL,"
+     "  body TEXT NOT NULL,"
+     "  device_time_us INTEGER NOT NULL,"
+     "  received_us INTEGER NOT NULL,"
+     "  UNIQUE (device_id, sequence)"
+     ");"},
+}};
+
+}  // namespace
+
+Result<SqliteReadingStore> SqliteReadingStore::open(const std::filesystem::path& path, Durability durability,
+                                                    const std::string& vfs) {
+    auto database = CB_TRY(Database::open(path, durability, vfs));
+    CB_TRY(migrate(database, migrations));
+    // ON CONFLICT DO NOTHING: a duplicate leaves changes() at 0, which is how
+    // commit() tells "stored" from "duplicate" without a second query.
+    auto insert =
+        CB_TRY(database.prepare("INSERT INTO readings (device_id, sequence, type, body, device_time_us, received_us)"
+                                " VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (device_id, sequence) DO NOTHING",
+                                "insert reading"));
+    auto highest =
+        CB_TRY(database.prepare("SELECT max(sequence) FROM readings WHERE device_id = ?1", "read highest sequence"));
+    auto count = CB_TRY(database.prepare("SELECT count(*) FROM readings", "count readings"));
+    return SqliteReadingStore(path, std::move(database), std::move(insert), std::move(highest), std::move(count));
+}
+
+Result<std::vector<CommitOutcome>> SqliteReadingStore::insert_all(std::span<const NewReading> batch) {
+    std::vector<CommitOutcome> outcomes;
+    outcomes.reserve(batch.size());
+    for (const NewReading& reading : batch) {
+        m_insert.reset();
+        m_insert.bind(1, reading.device_id)
+            .bind(2, reading.sequence)
+            .bind(3, reading.type)
+            .bind(4, reading.body)
+            .bind(5, reading.device_time_us)
+            .bind(6, reading.received_us);
+        CB_TRY(m_insert.step());
+        outcomes.push_back(m_database.changes() == 1 ? CommitOutcome::stored : CommitOutcome::duplicate);
+    }
+    m_insert.reset();
+    return outcomes;
+}
+
+Result<std::vector<CommitOutcome>> SqliteReadingStore::commit(std::span<const NewReading> batch) {
+    CB_TRY(m_database.execute("BEGIN IMMEDIATE", "begin commit of " + std::to_string(batch.size()) + " readings"));
+    auto outcomes = insert_all(batch);
+    if (outcomes) {
+        // COMMIT is where the WAL is fsynced; if it fails, nothing is durable.
+        auto committed = m_database.execute("COMMIT", "commit " + std::to_string(batch.size()) + " readings");
+        if (committed)
+            return outcomes;
+        outcomes = std::move(committed).error();
+    }
+    (void)m_database.execute("ROLLBACK", "roll back failed commit");
+    return std::move(outcomes).error();
+}
+
+Result<std::optional<std::int64_t>> SqliteReadingStore::highest_sequence(std::string_view device_id) {
+    m_highest.reset();
+    m_highest.bind(1, device_id);
+    CB_TRY(m_highest.step());
+    std::optional<std::int64_t> highest;
+    if (!m_highest.column_is_null(0))
+        highest = m_highest.column_int64(0);
+    m_highest.reset();
+    return highest;
+}
+
+Result<std::int64_t> SqliteReadingStore::count() {
+    m_count.reset();
+    CB_TRY(m_count.step());
+    const std::int64_t n = m_count.column_int64(0);
+    m_count.reset();
+    return n;
+}
+
+Result<std::uint64_t> SqliteReadingStore::disk_usage() {
+    std::uint64_t total = 0;
+    for (const char* suffix : {"", "-wal"}) {
+        std::error_code error;
+        const auto size = std::filesystem::file_size(m_path.string() + suffix, error);
+        if (!error)
+            total += size;
+    }
+    return total;
+}
+
+}  // namespace cb::storage

@@ -1,0 +1,96 @@
+// Durable storage of device readings: the role interface and its SQLite
+// implementation.
+//
+// Schema (version 1; see migrations in reading_store.cpp):
+//
+//   readings
+//   | column         | type    | meaning                                                    |
+//   |----------------|---------|------------------------------------------------------------|
+//   | id             | INTEGER | row id, insertion order                                    |
+//   | device_id      | TEXT    | the enrolled device's id (from the MQTT topic)             |
+//   | sequence       | INTEGER | the device's monotonically increasing sequence number      |
+//   | type           | TEXT    | measurement type ("blood_pressure", ...)                   |
+//   | body           | TEXT    | the validated reading, normalised JSON                     |
+//   | device_time_us | INTEGER | the device's timestamp, µs since the epoch (UTC)           |
+//   | received_us    | INTEGER | when the gateway received it, µs since the epoch (UTC)     |
+//   UNIQUE (device_id, sequence): a resent reading is recognised, never stored twice.
+//
+// A reading is durable when commit() returns: the transaction is in the WAL
+// and fsynced (synchronous=FULL). Only then may the device be acknowledged.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "drivers/storage/sqlite.hpp"
+#include "protocol/result.hpp"
+
+namespace cb::storage {
+
+struct NewReading {
+    std::string device_id;
+    std::int64_t sequence = 0;
+    std::string type;
+    std::string body;
+    std::int64_t device_time_us = 0;
+    std::int64_t received_us = 0;
+};
+
+enum class CommitOutcome {
+    stored,     // new: now durable
+    duplicate,  // (device_id, sequence) was already stored: durable too, and not stored twice
+};
+
+class ReadingStore {
+public:
+    virtual ~ReadingStore() = default;
+
+    // Stores the batch in one transaction (one fsync) and returns one outcome
+    // per reading, in order. On error nothing of the batch is stored, and the
+    // error names the cause (e.g. the disk is full).
+    virtual Result<std::vector<CommitOutcome>> commit(std::span<const NewReading> batch) = 0;
+
+    // The highest sequence stored for the device, nullopt if none.
+    virtual Result<std::optional<std::int64_t>> highest_sequence(std::string_view device_id) = 0;
+
+    virtual Result<std::int64_t> count() = 0;
+
+    // Bytes the store occupies on disk (database + WAL), for the disk quota.
+    virtual Result<std::uint64_t> disk_usage() = 0;
+};
+
+class SqliteReadingStore final : public ReadingStore {
+public:
+    // Opens or creates `path` and migrates it to the current schema.
+    static Result<SqliteReadingStore> open(const std::filesystem::path& path, Durability durability = Durability::full,
+                                           const std::string& vfs = {});
+
+    Result<std::vector<CommitOutcome>> commit(std::span<const NewReading> batch) override;
+    Result<std::optional<std::int64_t>> highest_sequence(std::string_view device_id) override;
+    Result<std::int64_t> count() override;
+    Result<std::uint64_t> disk_usage() override;
+
+private:
+    SqliteReadingStore(std::filesystem::path path, Database database, Statement insert, Statement highest,
+                       Statement count)
+        : m_path(std::move(path)),
+          m_database(std::move(database)),
+          m_insert(std::move(insert)),
+          m_highest(std::move(highest)),
+          m_count(std::move(count)) {}
+
+    Result<std::vector<CommitOutcome>> insert_all(std::span<const NewReading> batch);
+
+    std::filesystem::path m_path;
+    Database m_database;
+    Statement m_insert;
+    Statement m_highest;
+    Statement m_count;
+};
+
+}  // namespace cb::storage

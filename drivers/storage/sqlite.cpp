@@ -1,0 +1,159 @@
+#include "drivers/storage/sqlite.hpp"
+
+#include <sqlite3.h>
+
+#include <climits>
+
+namespace cb::storage {
+
+namespace {
+
+Error sqlite_error(sqlite3* handle, std::string_view what) {
+    const int code = handle != nullptr ? sqlite3_extended_errcode(handle) : SQLITE_ERROR;
+    const char* message = handle != nullptr ? sqlite3_errmsg(handle) : sqlite3_errstr(code);
+    // SQLITE_FULL is the disk; busy/locked is another process holding the file.
+    const ErrorKind kind = (code & 0xff) == SQLITE_CORRUPT || (code & 0xff) == SQLITE_NOTADB ? ErrorKind::invalid_input
+                           : (code & 0xff) == SQLITE_BUSY || (code & 0xff) == SQLITE_LOCKED  ? ErrorKind::unavailable
+                                                                                             : ErrorKind::io;
+    return Error(kind, std::string(what) + ": " + message);
+}
+
+}  // namespace
+
+void Database::Closer::operator()(sqlite3* handle) const {
+    sqlite3_close_v2(handle);
+}
+
+Database::~Database() = default;
+
+Result<Database> Database::open(const std::filesystem::path& path, Durability durability, const std::string& vfs) {
+    sqlite3* handle = nullptr;
+    const bool in_memory = durability == Durability::memory;
+    const int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE |
+                      (in_memory ? SQLITE_OPEN_MEMORY : 0);
+    const std::string name = in_memory ? ":memory:" : path.string();
+    const int rc = sqlite3_open_v2(name.c_str(), &handle, flags, vfs.empty() ? nullptr : vfs.c_str());
+    Database database(handle);
+    if (rc != SQLITE_OK)
+        return sqlite_error(handle, "open database " + name);
+    if (!in_memory) {
+        std::error_code ignored;
+        std::filesystem::permissions(path, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write,
+                                     ignored);
+    }
+    sqlite3_busy_timeout(handle, 5000);
+    // WAL: readers never block the writer. synchronous=FULL: a commit fsyncs
+    // the WAL, so what we acknowledged survives power loss (NORMAL would not).
+    const char* pragmas = in_memory ? "PRAGMA foreign_keys=ON;"
+                                    : "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;";
+    CB_TRY(database.execute(pragmas, "configure database " + name));
+    return database;
+}
+
+Result<void> Database::execute(std::string_view sql, std::string_view what) {
+    const std::string text(sql);
+    char* message = nullptr;
+    if (sqlite3_exec(m_handle.get(), text.c_str(), nullptr, nullptr, &message) != SQLITE_OK) {
+        Error error = sqlite_error(m_handle.get(), what);
+        sqlite3_free(message);
+        return error;
+    }
+    return {};
+}
+
+Result<Statement> Database::prepare(std::string_view sql, std::string_view what) {
+    sqlite3_stmt* statement = nullptr;
+    if (sql.size() > INT_MAX)
+        return fail(ErrorKind::internal, std::string(what) + ": statement too long");
+    if (sqlite3_prepare_v3(m_handle.get(), sql.data(), static_cast<int>(sql.size()), SQLITE_PREPARE_PERSISTENT,
+                           &statement, nullptr) != SQLITE_OK)
+        return sqlite_error(m_handle.get(), what);
+    return Statement(statement, std::string(what));
+}
+
+std::int64_t Database::changes() const {
+    return sqlite3_changes64(m_handle.get());
+}
+
+void Statement::Finalizer::operator()(sqlite3_stmt* statement) const {
+    sqlite3_finalize(statement);
+}
+
+Statement::~Statement() = default;
+
+Statement& Statement::bind(int index, std::int64_t value) {
+    sqlite3_bind_int64(m_statement.get(), index, value);
+    return *this;
+}
+
+Statement& Statement::bind(int index, std::string_view text) {
+    sqlite3_bind_text64(m_statement.get(), index, text.data(), text.size(), SQLITE_TRANSIENT, SQLITE_UTF8);
+    return *this;
+}
+
+Statement& Statement::bind_null(int index) {
+    sqlite3_bind_null(m_statement.get(), index);
+    return *this;
+}
+
+Result<Step> Statement::step() {
+    const int rc = sqlite3_step(m_statement.get());
+    if (rc == SQLITE_ROW)
+        return Step::row;
+    if (rc == SQLITE_DONE)
+        return Step::done;
+    return sqlite_error(sqlite3_db_handle(m_statement.get()), m_what);
+}
+
+void Statement::reset() {
+    sqlite3_reset(m_statement.get());
+    sqlite3_clear_bindings(m_statement.get());
+}
+
+std::int64_t Statement::column_int64(int index) const {
+    return sqlite3_column_int64(m_statement.get(), index);
+}
+
+std::string Statement::column_text(int index) const {
+    const unsigned char* text = sqlite3_column_text(m_statement.get(), index);
+    const int size = sqlite3_column_bytes(m_statement.get(), index);
+    if (text == nullptr || size <= 0)
+        return {};
+    return std::string(reinterpret_cast<const char*>(text), static_cast<std::size_t>(size));
+}
+
+bool Statement::column_is_null(int index) const {
+    return sqlite3_column_type(m_statement.get(), index) == SQLITE_NULL;
+}
+
+Result<std::int64_t> schema_version(Database& database) {
+    auto query = CB_TRY(database.prepare("PRAGMA user_version", "read schema version"));
+    CB_TRY(query.step());
+    return query.column_int64(0);
+}
+
+Result<void> migrate(Database& database, std::span<const Migration> migrations) {
+    const std::int64_t current = CB_TRY(schema_version(database));
+    const auto target = static_cast<std::int64_t>(migrations.size());
+    if (current > target)
+        return fail(ErrorKind::unsupported, "database schema version " + std::to_string(current) +
+                                                " is newer than this carebridged supports (" + std::to_string(target) +
+                                                "): refusing to open it");
+    for (std::int64_t version = current; version < target; ++version) {
+        const Migration& step = migrations[static_cast<std::size_t>(version)];
+        const std::string what =
+            "migrate schema to version " + std::to_string(version + 1) + " (" + std::string(step.description) + ")";
+        CB_TRY(database.execute("BEGIN IMMEDIATE", what));
+        auto applied = database.execute(step.sql, what);
+        if (applied)
+            applied = database.execute("PRAGMA user_version=" + std::to_string(version + 1), what);
+        if (!applied) {
+            (void)database.execute("ROLLBACK", what);
+            return std::move(applied).error();
+        }
+        CB_TRY(database.execute("COMMIT", what));
+    }
+    return {};
+}
+
+}  // namespace cb::storage

@@ -1,0 +1,102 @@
+// A thin, owning wrapper over SQLite 3: a connection, prepared statements and
+// transactions, each failure an Error that names what was being done and
+// SQLite's own message ("insert reading: UNIQUE constraint failed: ...").
+//
+// One connection is used by one thread at a time (SQLite's "multi-thread"
+// mode); the storage thread owns it.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "protocol/result.hpp"
+
+struct sqlite3;
+struct sqlite3_stmt;
+
+namespace cb::storage {
+
+enum class Durability {
+    full,    // journal_mode=WAL, synchronous=FULL: a committed transaction survives power loss
+    memory,  // in-memory database, for unit tests of queries
+};
+
+class Statement;
+
+class Database {
+public:
+    // Opens (creating if needed) the database file, mode 0600, with foreign
+    // keys on and a busy timeout. `vfs` names a registered SQLite VFS (empty:
+    // the default; tests use a fault-injecting one). Returns the error naming the path.
+    static Result<Database> open(const std::filesystem::path& path, Durability durability = Durability::full,
+                                 const std::string& vfs = {});
+
+    Database(Database&&) noexcept = default;
+    Database& operator=(Database&&) noexcept = default;
+    ~Database();
+
+    // Runs one or more statements without results. `what` names the step in errors.
+    Result<void> execute(std::string_view sql, std::string_view what);
+    Result<Statement> prepare(std::string_view sql, std::string_view what);
+
+    // Rows changed by the last INSERT/UPDATE/DELETE.
+    std::int64_t changes() const;
+    sqlite3* handle() const noexcept { return m_handle.get(); }
+
+private:
+    struct Closer {
+        void operator()(sqlite3* handle) const;
+    };
+    explicit Database(sqlite3* handle) : m_handle(handle) {}
+    std::unique_ptr<sqlite3, Closer> m_handle;
+};
+
+enum class Step { row, done };
+
+class Statement {
+public:
+    Statement(Statement&&) noexcept = default;
+    Statement& operator=(Statement&&) noexcept = default;
+    ~Statement();
+
+    // Parameters are 1-based, as in SQL (?1, ?2, ...).
+    Statement& bind(int index, std::int64_t value);
+    Statement& bind(int index, std::string_view text);
+    Statement& bind_null(int index);
+
+    Result<Step> step();
+    // Resets for another execution and clears the bindings.
+    void reset();
+
+    std::int64_t column_int64(int index) const;
+    std::string column_text(int index) const;
+    bool column_is_null(int index) const;
+
+private:
+    friend class Database;
+    struct Finalizer {
+        void operator()(sqlite3_stmt* statement) const;
+    };
+    Statement(sqlite3_stmt* statement, std::string what) : m_statement(statement), m_what(std::move(what)) {}
+    std::unique_ptr<sqlite3_stmt, Finalizer> m_statement;
+    std::string m_what;
+};
+
+// A schema step: migrations[i] brings the schema from version i to i + 1.
+struct Migration {
+    std::string_view description;
+    std::string_view sql;
+};
+
+// Brings the database to migrations.size() (PRAGMA user_version), each step in
+// its own transaction. A database newer than the code is refused, untouched.
+Result<void> migrate(Database& database, std::span<const Migration> migrations);
+
+Result<std::int64_t> schema_version(Database& database);
+
+}  // namespace cb::storage

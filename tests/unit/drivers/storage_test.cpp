@@ -1,0 +1,235 @@
+// Storage: schema migrations, durable de-duplicated commits, group commit,
+// and what happens when the disk fails at the Nth write or fsync.
+#include <catch2/catch.hpp>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include "drivers/storage/group_commit.hpp"
+#include "drivers/storage/reading_store.hpp"
+#include "tests/support/faulty_vfs.hpp"
+#include "tests/support/temp_dir.hpp"
+
+using cb::storage::CommitOutcome;
+using cb::storage::NewReading;
+using cb::storage::SqliteReadingStore;
+
+namespace {
+
+NewReading reading(const std::string& device, std::int64_t sequence) {
+    return NewReading{
+        device, sequence, "heart_rate", R"({"value":72})", 1'700'000'000'000'000 + sequence, 1'700'000'000'000'000};
+}
+
+SqliteReadingStore open_store(const cb::test::TempDir& dir, const std::string& vfs = {}) {
+    auto store = SqliteReadingStore::open(dir / "readings.db", cb::storage::Durability::full, vfs);
+    if (!store)
+        FAIL(store.error().message());
+    return std::move(store).value();
+}
+
+}  // namespace
+
+TEST_CASE("storage: a new database is migrated, WAL and synchronous FULL, mode 0600") {
+    cb::test::TempDir dir;
+    auto store = open_store(dir);
+    auto database = cb::storage::Database::open(dir / "readings.db");
+    REQUIRE(database);
+    CHECK(cb::storage::schema_version(*database).value() == 1);
+    auto mode = database->prepare("PRAGMA journal_mode", "journal mode");
+    REQUIRE(mode);
+    REQUIRE(mode->step().value() == cb::storage::Step::row);
+    CHECK(mode->column_text(0) == "wal");
+    auto sync = database->prepare("PRAGMA synchronous", "synchronous");
+    REQUIRE(sync->step().value() == cb::storage::Step::row);
+    CHECK(sync->column_int64(0) == 2);  // FULL
+    CHECK((std::filesystem::status(dir / "readings.db").permissions() & std::filesystem::perms::all) ==
+          (std::filesystem::perms::owner_read | std::filesystem::perms::owner_write));
+}
+
+TEST_CASE("storage: a database newer than the code is refused, untouched") {
+    cb::test::TempDir dir;
+    {
+        auto database = cb::storage::Database::open(dir / "readings.db");
+        REQUIRE(database);
+        REQUIRE(database->execute("PRAGMA user_version=7", "set version"));
+    }
+    auto store = SqliteReadingStore::open(dir / "readings.db");
+    REQUIRE_FALSE(store);
+    CHECK(store.error().message() ==
+          "database schema version 7 is newer than this carebridged supports (1): refusing to open it");
+}
+
+TEST_CASE("storage: a file that is not a database is reported, not overwritten") {
+    cb::test::TempDir dir;
+    const auto path = dir.write("readings.db", std::string(4096, 'x'));
+    auto store = SqliteReadingStore::open(path);
+    REQUIRE_FALSE(store);
+    CHECK_THAT(store.error().message(), Catch::Contains("file is not a database"));
+    CHECK(std::filesystem::file_size(path) == 4096);
+}
+
+TEST_CASE("storage: (device, sequence) is stored once; a resend is a duplicate") {
+    cb::test::TempDir dir;
+    auto store = open_store(dir);
+    const std::vector<NewReading> first{reading("cuff-1", 1), reading("cuff-1", 2), reading("scale-1", 1)};
+    CHECK(store.commit(first).value() ==
+          std::vector<CommitOutcome>{CommitOutcome::stored, CommitOutcome::stored, CommitOutcome::stored});
+    const std::vector<NewReading> resend{reading("cuff-1", 2), reading("cuff-1", 3), reading("cuff-1", 3)};
+    CHECK(store.commit(resend).value() ==
+          std::vector<CommitOutcome>{CommitOutcome::duplicate, CommitOutcome::stored, CommitOutcome::duplicate});
+    CHECK(store.count().value() == 4);
+    CHECK(store.highest_sequence("cuff-1").value() == 3);
+    CHECK(store.highest_sequence("scale-1").value() == 1);
+    CHECK_FALSE(store.highest_sequence("unknown").value().has_value());
+}
+
+TEST_CASE("storage: a batch is atomic: one bad reading stores none of it") {
+    cb::test::TempDir dir;
+    auto store = open_store(dir);
+    const std::vector<NewReading> batch{reading("cuff-1", 1), reading("cuff-1", -5)};
+    auto outcome = store.commit(batch);
+    REQUIRE_FALSE(outcome);
+    CHECK_THAT(outcome.error().message(), Catch::Contains("CHECK constraint failed"));
+    CHECK(store.count().value() == 0);
+    // The store is usable afterwards.
+    CHECK(store.commit(std::vector<NewReading>{reading("cuff-1", 1)}).value().front() == CommitOutcome::stored);
+}
+
+TEST_CASE("storage: data survives closing and reopening") {
+    cb::test::TempDir dir;
+    {
+        auto store = open_store(dir);
+        REQUIRE(store.commit(std::vector<NewReading>{reading("a", 1), reading("a", 2)}));
+    }
+    auto store = open_store(dir);
+    CHECK(store.count().value() == 2);
+    CHECK(store.disk_usage().value() > 0);
+}
+
+TEST_CASE("storage: the Nth write fails (disk full): nothing half-stored, nothing lost, nothing twice") {
+    cb::test::FaultyVfs vfs;
+    cb::test::TempDir dir;
+    auto store = open_store(dir, cb::test::FaultyVfs::name);
+    REQUIRE(store.commit(std::vector<NewReading>{reading("a", 1)}));
+
+    // Fail at each write position of a commit in turn: every attempt either
+    // stores the whole batch or nothing, and a retry after healing completes it.
+    for (std::int64_t successes = 0; successes < 4; ++successes) {
+        const std::int64_t base = 100 * (successes + 1);
+        const std::vector<NewReading> batch{reading("a", base), reading("a", base + 1), reading("b", base)};
+        const std::int64_t before = store.count().value();
+        vfs.fail_writes_after(successes);
+        auto failed = store.commit(batch);
+        vfs.heal();
+        const std::int64_t after = store.count().value();
+        if (failed) {
+            CHECK(after == before + 3);  // the fault came after the commit point
+            continue;
+        }
+        CHECK_THAT(failed.error().message(), Catch::Contains("full"));
+        CHECK(after == before);  // atomic: none of the batch
+        auto retried = store.commit(batch);
+        REQUIRE(retried);
+        CHECK(retried.value() ==
+              std::vector<CommitOutcome>{CommitOutcome::stored, CommitOutcome::stored, CommitOutcome::stored});
+        CHECK(store.count().value() == before + 3);
+    }
+    CHECK(vfs.failures() > 0);
+}
+
+TEST_CASE("storage: a failed fsync at commit reports failure and the retry stores exactly once") {
+    cb::test::FaultyVfs vfs;
+    cb::test::TempDir dir;
+    auto store = open_store(dir, cb::test::FaultyVfs::name);
+    const std::vector<NewReading> batch{reading("a", 1), reading("a", 2)};
+    vfs.fail_syncs_after(0);
+    auto failed = store.commit(batch);
+    vfs.heal();
+    REQUIRE_FALSE(failed);
+    CHECK(vfs.failures() > 0);
+    // Not acknowledged, so the device resends: each reading ends up stored once,
+    // whether or not the failed commit had reached the WAL.
+    auto retried = store.commit(batch);
+    REQUIRE(retried);
+    CHECK(store.count().value() == 2);
+}
+
+TEST_CASE("group commit: every submission is answered, stored once, in fewer transactions under load") {
+    cb::test::TempDir dir;
+    auto store = open_store(dir);
+    std::mutex mutex;
+    std::vector<CommitOutcome> outcomes;
+    constexpr int producers = 4;
+    constexpr int per_producer = 500;
+    {
+        cb::storage::GroupCommitter committer(store);
+        std::vector<std::thread> threads;
+        for (int p = 0; p < producers; ++p) {
+            threads.emplace_back([&, p] {
+                for (int i = 1; i <= per_producer; ++i)
+                    committer.submit(reading("dev-" + std::to_string(p), i),
+                                     [&](const cb::Result<CommitOutcome>& result) {
+                                         std::lock_guard lock(mutex);
+                                         outcomes.push_back(result.value());
+                                     });
+            });
+        }
+        for (auto& thread : threads)
+            thread.join();
+        committer.stop();
+        const auto stats = committer.stats();
+        CHECK(stats.readings == producers * per_producer);
+        CHECK(stats.failed_transactions == 0);
+        CHECK(stats.transactions <= stats.readings);
+    }
+    CHECK(outcomes.size() == producers * per_producer);
+    CHECK(std::count(outcomes.begin(), outcomes.end(), CommitOutcome::stored) == producers * per_producer);
+    CHECK(store.count().value() == producers * per_producer);
+}
+
+TEST_CASE("group commit: a failed transaction fails each of its readings; later ones succeed") {
+    cb::test::FaultyVfs vfs;
+    cb::test::TempDir dir;
+    auto store = open_store(dir, cb::test::FaultyVfs::name);
+    cb::storage::GroupCommitter committer(store);
+    vfs.fail_syncs_after(0);
+    std::optional<cb::Result<CommitOutcome>> first;
+    std::mutex mutex;
+    std::condition_variable done;
+    committer.submit(reading("a", 1), [&](const cb::Result<CommitOutcome>& result) {
+        std::lock_guard lock(mutex);
+        first = result;
+        done.notify_one();
+    });
+    {
+        std::unique_lock lock(mutex);
+        done.wait(lock, [&] { return first.has_value(); });
+    }
+    REQUIRE_FALSE(first->has_value());
+    vfs.heal();
+    std::optional<cb::Result<CommitOutcome>> second;
+    committer.submit(reading("a", 1), [&](const cb::Result<CommitOutcome>& result) {
+        std::lock_guard lock(mutex);
+        second = result;
+        done.notify_one();
+    });
+    committer.stop();
+    REQUIRE(second.has_value());
+    REQUIRE(second->has_value());
+    CHECK(committer.stats().failed_transactions == 1);
+    CHECK(store.count().value() == 1);
+}
+
+TEST_CASE("group commit: submissions after stop are refused through their callback") {
+    cb::test::TempDir dir;
+    auto store = open_store(dir);
+    cb::storage::GroupCommitter committer(store);
+    committer.stop();
+    std::optional<std::string> error;
+    committer.submit(reading("a", 1), [&](const cb::Result<CommitOutcome>& result) {
+        if (!result)
+            error = result.error().message();
+    });
+    CHECK(error == "storage is stopping: reading not stored");
+}
