@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "daemon/log.hpp"
+#include "daemon/toml_reader.hpp"
 
 namespace cb {
 
@@ -41,17 +42,6 @@ struct Config {
     } mqtt;
 
     bool operator==(const Config&) const = default;
-};
-
-// One problem found in a configuration file. line is 0 when the problem has
-// no position (e.g. the file cannot be read).
-struct ConfigIssue {
-    std::string file;
-    std::uint32_t line = 0;
-    std::string key;      // dotted path, e.g. "mqtt.port"; empty for syntax errors
-    std::string message;  // e.g. "expected an integer in 1..65535, got 0"
-
-    std::string to_string() const;
 };
 
 struct ConfigLoad {

@@ -7,8 +7,10 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "carebridge/version.hpp"
+#include "daemon/catalog.hpp"
 #include "daemon/config.hpp"
 #include "daemon/daemon.hpp"
 #include "daemon/log.hpp"
@@ -24,27 +26,37 @@ void print_usage(std::FILE* out) {
     std::fputs(
         "usage: carebridged [--config PATH]\n"
         "       carebridged --check-config PATH\n"
+        "       carebridged --check-catalog PATH\n"
         "       carebridged --version | --help\n"
         "\n"
         "  --config PATH        run with this TOML configuration (default: embedded defaults,\n"
         "                       state in ./carebridge-state, broker on localhost)\n"
         "  --check-config PATH  validate PATH, print every problem with its line, exit 0 or 2\n"
+        "  --check-catalog PATH validate a device catalog (devices.toml) the same way\n"
         "  --version            print the version and exit\n"
         "\n"
         "Signals: SIGHUP reloads the configuration, SIGTERM/SIGINT stop gracefully.\n",
         out);
 }
 
-int check_config(const std::string& path) {
-    const cb::ConfigLoad load = cb::load_config_file(path);
-    for (const auto& issue : load.issues)
+// Prints every issue, then "PATH: OK" or "PATH: N problem(s)"; returns the exit code.
+int report_check(const std::string& path, const std::vector<cb::ConfigIssue>& issues) {
+    for (const auto& issue : issues)
         std::fprintf(stderr, "%s\n", issue.to_string().c_str());
-    if (!load.ok()) {
-        std::fprintf(stderr, "%s: %zu problem(s)\n", path.c_str(), load.issues.size());
+    if (!issues.empty()) {
+        std::fprintf(stderr, "%s: %zu problem(s)\n", path.c_str(), issues.size());
         return exit_usage;
     }
     std::printf("%s: OK\n", path.c_str());
     return exit_ok;
+}
+
+int check_config(const std::string& path) {
+    return report_check(path, cb::load_config_file(path).issues);
+}
+
+int check_catalog(const std::string& path) {
+    return report_check(path, cb::load_catalog_file(path).issues);
 }
 
 int run(const std::optional<std::string>& config_path) {
@@ -90,11 +102,13 @@ int main(int argc, char** argv) {
         }
         if (arg == "--check-config" && has_value)
             return check_config(argv[i + 1]);
+        if (arg == "--check-catalog" && has_value)
+            return check_catalog(argv[i + 1]);
         if (arg == "--config" && has_value) {
             config_path = argv[++i];
             continue;
         }
-        const bool takes_value = arg == "--config" || arg == "--check-config";
+        const bool takes_value = arg == "--config" || arg == "--check-config" || arg == "--check-catalog";
         std::fprintf(stderr, "carebridged: %s '%s'\n", takes_value ? "missing value for" : "unknown argument", argv[i]);
         print_usage(stderr);
         return exit_usage;

@@ -78,3 +78,16 @@ TEST_CASE("02 startup: an invalid --config refuses to start, exit 2") {
     CHECK_THAT(result.output, Catch::Contains("<3>config: " + path.string() + ":2: mqtt.port: expected an integer"));
     CHECK_THAT(result.output, Catch::Contains("not starting: 1 problem(s)"));
 }
+
+TEST_CASE("02 check-catalog: the shipped catalog passes, a broken one is reported with exit 2") {
+    auto result = run_command({CAREBRIDGED_PATH, "--check-catalog", CAREBRIDGE_SOURCE_DIR "/config/devices.toml"});
+    INFO(result.output);
+    CHECK(result.status.code == 0);
+    CHECK_THAT(result.output, Catch::Contains("devices.toml: OK"));
+
+    TempDir dir;
+    const auto path = dir.write("devices.toml", "[[device]]\nid = \"x\"\nmodel = \"none\"\n");
+    result = run_command({CAREBRIDGED_PATH, "--check-catalog", path.string()});
+    CHECK(result.status.code == 2);
+    CHECK_THAT(result.output, Catch::Contains(path.string() + ":3: device[0].model: \"none\" is not a [[model]] id"));
+}

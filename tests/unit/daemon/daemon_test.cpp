@@ -76,7 +76,7 @@ TEST_CASE("start fails with a clear error when the state directory cannot be mad
     CHECK(f.manager.events.empty());
 }
 
-TEST_CASE("SIGHUP with a broken file keeps the running config; a valid one applies") {
+TEST_CASE("SIGHUP with a broken file keeps the running config, a valid one applies") {
     Fixture f;
     cb::Logger logger(cb::LogLevel::info, f.log_fds[1]);
     const std::string state = (f.dir / "state").string();

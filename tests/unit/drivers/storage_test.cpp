@@ -69,7 +69,7 @@ TEST_CASE("storage: a file that is not a database is reported, not overwritten")
     CHECK(std::filesystem::file_size(path) == 4096);
 }
 
-TEST_CASE("storage: (device, sequence) is stored once; a resend is a duplicate") {
+TEST_CASE("storage: (device, sequence) is stored once, a resend is a duplicate") {
     cb::test::TempDir dir;
     auto store = open_store(dir);
     const std::vector<NewReading> first{reading("cuff-1", 1), reading("cuff-1", 2), reading("scale-1", 1)};
@@ -188,7 +188,7 @@ TEST_CASE("group commit: every submission is answered, stored once, in fewer tra
     CHECK(store.count().value() == producers * per_producer);
 }
 
-TEST_CASE("group commit: a failed transaction fails each of its readings; later ones succeed") {
+TEST_CASE("group commit: a failed transaction fails each of its readings, later ones succeed") {
     cb::test::FaultyVfs vfs;
     cb::test::TempDir dir;
     auto store = open_store(dir, cb::test::FaultyVfs::name);
