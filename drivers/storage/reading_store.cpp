@@ -18,6 +18,9 @@ constexpr std::array<Migration, 1> migrations{{
      "  body TEXT NOT NULL,"
      "  device_time_us INTEGER NOT NULL,"
      "  received_us INTEGER NOT NULL,"
+     "  disposition TEXT NOT NULL CHECK (disposition IN ('accepted', 'quarantined', 'held', 'rejected')),"
+     "  reason TEXT,"
+     "  patient TEXT,"
      "  UNIQUE (device_id, sequence)"
      ");"},
 }};
@@ -31,8 +34,10 @@ Result<SqliteReadingStore> SqliteReadingStore::open(const std::filesystem::path&
     // ON CONFLICT DO NOTHING: a duplicate leaves changes() at 0, which is how
     // commit() tells "stored" from "duplicate" without a second query.
     auto insert =
-        CB_TRY(database.prepare("INSERT INTO readings (device_id, sequence, type, body, device_time_us, received_us)"
-                                " VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (device_id, sequence) DO NOTHING",
+        CB_TRY(database.prepare("INSERT INTO readings (device_id, sequence, type, body, device_time_us, received_us,"
+                                " disposition, reason, patient)"
+                                " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, nullif(?8, ''), nullif(?9, ''))"
+                                " ON CONFLICT (device_id, sequence) DO NOTHING",
                                 "insert reading"));
     auto highest =
         CB_TRY(database.prepare("SELECT max(sequence) FROM readings WHERE device_id = ?1", "read highest sequence"));
@@ -50,7 +55,10 @@ Result<std::vector<CommitOutcome>> SqliteReadingStore::insert_all(std::span<cons
             .bind(3, reading.type)
             .bind(4, reading.body)
             .bind(5, reading.device_time_us)
-            .bind(6, reading.received_us);
+            .bind(6, reading.received_us)
+            .bind(7, reading.disposition)
+            .bind(8, reading.reason)
+            .bind(9, reading.patient);
         CB_TRY(m_insert.step());
         outcomes.push_back(m_database.changes() == 1 ? CommitOutcome::stored : CommitOutcome::duplicate);
     }
@@ -89,6 +97,17 @@ Result<std::int64_t> SqliteReadingStore::count() {
     const std::int64_t n = m_count.column_int64(0);
     m_count.reset();
     return n;
+}
+
+Result<void> SqliteReadingStore::for_each_sequence(const std::function<void(std::string_view, std::int64_t)>& visit) {
+    // The UNIQUE index covers (device_id, sequence): an index-only scan, in order.
+    auto scan = CB_TRY(
+        m_database.prepare("SELECT device_id, sequence FROM readings ORDER BY device_id, sequence", "scan sequences"));
+    for (;;) {
+        if (CB_TRY(scan.step()) == Step::done)
+            return {};
+        visit(scan.column_text(0), scan.column_int64(1));
+    }
 }
 
 Result<std::uint64_t> SqliteReadingStore::disk_usage() {

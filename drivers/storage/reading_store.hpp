@@ -13,7 +13,11 @@
 //   | body           | TEXT    | the validated reading, normalised JSON                     |
 //   | device_time_us | INTEGER | the device's timestamp, µs since the epoch (UTC)           |
 //   | received_us    | INTEGER | when the gateway received it, µs since the epoch (UTC)     |
+//   | disposition    | TEXT    | accepted / quarantined / held / rejected (daemon/ingest)   |
+//   | reason         | TEXT    | why, when not accepted ("unknown-device", "out_of_range")  |
+//   | patient        | TEXT    | the patient reference it belongs to, when known            |
 //   UNIQUE (device_id, sequence): a resent reading is recognised, never stored twice.
+//   For quarantined and rejected readings, body holds the payload as received.
 //
 // A reading is durable when commit() returns: the transaction is in the WAL
 // and fsynced (synchronous=FULL). Only then may the device be acknowledged.
@@ -21,6 +25,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <optional>
 #include <span>
 #include <string>
@@ -39,6 +44,9 @@ struct NewReading {
     std::string body;
     std::int64_t device_time_us = 0;
     std::int64_t received_us = 0;
+    std::string disposition = "accepted";
+    std::string reason;   // empty: NULL
+    std::string patient;  // empty: NULL
 };
 
 enum class CommitOutcome {
@@ -60,6 +68,10 @@ public:
 
     virtual Result<std::int64_t> count() = 0;
 
+    // Calls `visit` for every stored (device, sequence), ordered by device then
+    // sequence: how the ingest service rebuilds its acknowledgement state.
+    virtual Result<void> for_each_sequence(const std::function<void(std::string_view, std::int64_t)>& visit) = 0;
+
     // Bytes the store occupies on disk (database + WAL), for the disk quota.
     virtual Result<std::uint64_t> disk_usage() = 0;
 };
@@ -73,6 +85,7 @@ public:
     Result<std::vector<CommitOutcome>> commit(std::span<const NewReading> batch) override;
     Result<std::optional<std::int64_t>> highest_sequence(std::string_view device_id) override;
     Result<std::int64_t> count() override;
+    Result<void> for_each_sequence(const std::function<void(std::string_view, std::int64_t)>& visit) override;
     Result<std::uint64_t> disk_usage() override;
 
 private:

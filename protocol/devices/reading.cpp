@@ -1,8 +1,11 @@
 #include "protocol/devices/reading.hpp"
 
+#include <algorithm>
 #include <array>
 #include <boost/json/error.hpp>
 #include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+#include <boost/json/string.hpp>
 #include <boost/json/value.hpp>
 #include <charconv>
 #include <cmath>
@@ -162,8 +165,9 @@ constexpr const char* reason_names[reject_reason_count] = {
     "bad_timestamp",  "bad_user_index",     "unknown_flag",
 };
 
-constexpr std::string_view top_level_members[] = {"device_id",      "seq",        "type",   "time",
-                                                  "clock_offset_s", "user_index", "values", "flags"};
+constexpr std::string_view top_level_members[] = {"device_id",  "seq",    "type",  "time",    "clock_offset_s",
+                                                  "user_index", "values", "flags", "firmware"};
+constexpr std::size_t max_firmware_length = 32;
 constexpr std::string_view component_members[] = {"code", "value", "unit"};
 
 // ---- Message helpers ---------------------------------------------------------
@@ -364,6 +368,15 @@ Validated<std::uint8_t> parse_user_index(const boost::json::value& json) {
         return reject(RejectReason::bad_user_index,
                       "user_index: " + show(*whole) + " is outside 0..255 (255 = unknown user)");
     return static_cast<std::uint8_t>(whole->magnitude);
+}
+
+// A firmware version as the device reports it: 1..32 printable ASCII characters.
+Validated<std::string> parse_firmware(const boost::json::value& json) {
+    const auto* text = json.if_string();
+    if (text == nullptr || text->empty() || text->size() > max_firmware_length ||
+        std::any_of(text->begin(), text->end(), [](char c) { return c < 0x20 || c > 0x7e; }))
+        return wrong_type("firmware", "a version string of 1..32 printable ASCII characters", json);
+    return std::string(*text);
 }
 
 const ComponentSpec* find_component_spec(const TypeSpec& type, std::uint32_t code) {
@@ -641,7 +654,7 @@ Validated<Reading> Reading::parse(const DeviceId& topic_device, std::string_view
         if (!known)
             return reject(RejectReason::unknown_field, quote(member.key()) +
                                                            ": not a member of a reading (device_id, seq, type, time, "
-                                                           "clock_offset_s, user_index, values, flags)");
+                                                           "clock_offset_s, user_index, values, flags, firmware)");
     }
     for (const std::string_view name : {"device_id", "seq", "type", "time", "values"})
         if (!root->contains(name))
@@ -680,7 +693,69 @@ Validated<Reading> Reading::parse(const DeviceId& topic_device, std::string_view
     reading.m_components = CB_TRY(parse_components(*type, root->at("values")));
     if (const auto* flags = root->if_contains("flags"))
         reading.m_flags = CB_TRY(parse_flags(*type, *flags));
+    if (const auto* firmware = root->if_contains("firmware"))
+        reading.m_firmware = CB_TRY(parse_firmware(*firmware));
     return reading;
+}
+
+std::optional<std::uint64_t> peek_sequence(const DeviceId& topic_device, std::string_view payload) {
+    if (payload.size() > max_payload_size)
+        return std::nullopt;
+    boost::json::parse_options options;
+    options.max_depth = max_nesting_depth;
+    boost::system::error_code code;
+    const boost::json::value json = boost::json::parse(payload, code, {}, options);
+    const auto* root = code ? nullptr : json.if_object();
+    if (root == nullptr)
+        return std::nullopt;
+    const auto* device = root->if_contains("device_id");
+    const auto* sequence = root->if_contains("seq");
+    if (device == nullptr || !device->is_string() || std::string_view(device->get_string()) != topic_device.str() ||
+        sequence == nullptr)
+        return std::nullopt;
+    const auto parsed = parse_sequence(*sequence);
+    if (!parsed)
+        return std::nullopt;
+    return parsed.value();
+}
+
+std::string to_storage_json(const Reading& reading) {
+    // Written by hand rather than through boost::json::serialize, which
+    // prints every double in exponent form (82 -> 8.2E1); std::to_chars gives
+    // the shortest text that reads back as the same double.
+    const auto text = [](std::string_view value) { return boost::json::serialize(boost::json::string(value)); };
+    const auto decimal = [](double value) {
+        std::array<char, 32> buffer{};
+        const auto result = std::to_chars(buffer.data(), buffer.data() + buffer.size(), value);
+        return std::string(buffer.data(), result.ptr);
+    };
+    std::string out = "{\"type\":" + text(to_string(reading.type()));
+    out += ",\"time_us\":" + std::to_string(reading.device_time().utc.time_since_epoch().count());
+    out += ",\"offset_min\":" + std::to_string(reading.device_time().offset.count());
+    out += ",\"values\":[";
+    for (std::size_t i = 0; i < reading.components().size(); ++i) {
+        const Component& component = reading.components()[i];
+        out += i == 0 ? "{" : ",{";
+        out += "\"code\":" + std::to_string(component.code) + ",\"value\":" + decimal(component.value) +
+               ",\"unit\":" + text(component.unit) + "}";
+    }
+    out += "],\"user_index\":" + std::to_string(reading.user_index());
+    if (!reading.flags().empty()) {
+        out += ",\"flags\":[";
+        bool first = true;
+        for (std::size_t i = 0; i < status_flag_count; ++i) {
+            if (!reading.flags().contains(static_cast<StatusFlag>(i)))
+                continue;
+            out += (first ? "" : ",") + text(to_string(static_cast<StatusFlag>(i)));
+            first = false;
+        }
+        out += "]";
+    }
+    if (reading.clock_offset())
+        out += ",\"clock_offset_s\":" + std::to_string(reading.clock_offset()->count());
+    if (reading.firmware())
+        out += ",\"firmware\":" + text(*reading.firmware());
+    return out + "}";
 }
 
 }  // namespace cb::devices

@@ -312,6 +312,8 @@ public:
     // 0..254, or unknown_user (255).
     std::uint8_t user_index() const noexcept { return m_user_index; }
     StatusFlags flags() const noexcept { return m_flags; }
+    // The firmware version the device reported, if it did (the catalog checks it).
+    const std::optional<std::string>& firmware() const noexcept { return m_firmware; }
 
 private:
     explicit Reading(DeviceId device) : m_device(std::move(device)) {}
@@ -324,6 +326,19 @@ private:
     std::optional<std::chrono::seconds> m_clock_offset;
     std::uint8_t m_user_index = unknown_user;
     StatusFlags m_flags;
+    std::optional<std::string> m_firmware;
 };
+
+// The sequence number of a payload that Reading::parse rejected, when it can
+// still be read: the payload is JSON within the size and depth caps, its
+// device_id is the topic's device and its seq is valid. Otherwise nullopt.
+// Lets the gateway acknowledge past a rejected reading (docs/device-protocol.md §3).
+std::optional<std::uint64_t> peek_sequence(const DeviceId& topic_device, std::string_view payload);
+
+// The reading as stored: canonical JSON with normalised units, e.g.
+//   {"type":"heart_rate","time_us":1795340100000000,"offset_min":60,
+//    "values":[{"code":149546,"value":72,"unit":"/min"}],"user_index":255}
+// Members in this order; "flags", "clock_offset_s" and "firmware" only when present.
+std::string to_storage_json(const Reading& reading);
 
 }  // namespace cb::devices

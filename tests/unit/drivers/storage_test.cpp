@@ -17,8 +17,15 @@ using cb::storage::SqliteReadingStore;
 namespace {
 
 NewReading reading(const std::string& device, std::int64_t sequence) {
-    return NewReading{
-        device, sequence, "heart_rate", R"({"value":72})", 1'700'000'000'000'000 + sequence, 1'700'000'000'000'000};
+    NewReading r;
+    r.device_id = device;
+    r.sequence = sequence;
+    r.type = "heart_rate";
+    r.body = R"({"value":72})";
+    r.device_time_us = 1'700'000'000'000'000 + sequence;
+    r.received_us = 1'700'000'000'000'000;
+    r.patient = "patient-1";
+    return r;
 }
 
 SqliteReadingStore open_store(const cb::test::TempDir& dir, const std::string& vfs = {}) {
@@ -232,4 +239,20 @@ TEST_CASE("group commit: submissions after stop are refused through their callba
             error = result.error().message();
     });
     CHECK(error == "storage is stopping: reading not stored");
+}
+
+TEST_CASE("storage: sequences are visited in (device, sequence) order, with their disposition kept") {
+    cb::test::TempDir dir;
+    auto store = open_store(dir);
+    auto rejected = reading("b", 5);
+    rejected.disposition = "rejected";
+    rejected.reason = "out_of_range";
+    auto bad = reading("b", 6);
+    bad.disposition = "lost";  // not a disposition
+    REQUIRE_FALSE(store.commit(std::vector<NewReading>{bad}));
+    REQUIRE(store.commit(std::vector<NewReading>{reading("b", 7), rejected, reading("a", 2), reading("a", 1)}));
+    std::vector<std::pair<std::string, std::int64_t>> seen;
+    REQUIRE(store.for_each_sequence(
+        [&](std::string_view device, std::int64_t sequence) { seen.emplace_back(std::string(device), sequence); }));
+    CHECK(seen == std::vector<std::pair<std::string, std::int64_t>>{{"a", 1}, {"a", 2}, {"b", 5}, {"b", 7}});
 }

@@ -268,7 +268,7 @@ TEST_CASE("reject: missing_field", "[devices][reading][reject]") {
 TEST_CASE("reject: unknown_field", "[devices][reading][reject]") {
     check_rejected(payload("blood_pressure", bp_values, R"("patient":"Dupont")"), RejectReason::unknown_field,
                    "\"patient\": not a member of a reading (device_id, seq, type, time, clock_offset_s, user_index, "
-                   "values, flags)");
+                   "values, flags, firmware)");
     check_rejected(payload("steps", R"({"code":8454247,"value":1,"unit":"1","note":"x"})"), RejectReason::unknown_field,
                    "values[0].\"note\": not a member of a value (code, value, unit)");
 }
@@ -503,4 +503,50 @@ TEST_CASE("every reason and flag has a distinct name", "[devices][reading]") {
     CHECK(std::string(cb::devices::to_string(MeasurementType::blood_glucose)) == "blood_glucose");
     CHECK(cb::devices::mdc_reference_id(150022) == "MDC_PRESS_BLD_NONINV_DIA");
     CHECK(cb::devices::mdc_reference_id(1).empty());
+}
+
+TEST_CASE("firmware is optional, kept when given, bounded", "[devices][reading]") {
+    CHECK_FALSE(Reading::parse(device(), payload("blood_pressure", bp_values), now)->firmware().has_value());
+    const auto with = Reading::parse(device(), payload("blood_pressure", bp_values, R"("firmware":"1.1.0")"), now);
+    REQUIRE(with);
+    CHECK(with->firmware() == "1.1.0");
+    const auto bad = Reading::parse(device(), payload("blood_pressure", bp_values, R"("firmware":"")"), now);
+    REQUIRE_FALSE(bad);
+    CHECK(bad.error().reason == RejectReason::wrong_type);
+    CHECK(bad.error().message ==
+          "firmware: expected a version string of 1..32 printable ASCII characters, got a string");
+}
+
+TEST_CASE("peek_sequence reads the seq of a rejected payload only when it is trustworthy", "[devices][reading]") {
+    using cb::devices::peek_sequence;
+    // Rejected for its value, but the seq is readable: the ack may move past it.
+    const std::string out_of_range = payload(
+        "blood_pressure", R"({"code":150021,"value":900,"unit":"mm[Hg]"},{"code":150022,"value":82,"unit":"mm[Hg]"})");
+    REQUIRE_FALSE(Reading::parse(device(), out_of_range, now));
+    CHECK(peek_sequence(device(), out_of_range) == 7U);
+    CHECK(peek_sequence(device(), payload("nonsense", "")) == 7U);
+    // Not trustworthy: no ack for these.
+    CHECK_FALSE(peek_sequence(device(), "{not json").has_value());
+    CHECK_FALSE(peek_sequence(device(), R"({"device_id":"other","seq":7})").has_value());
+    CHECK_FALSE(peek_sequence(device(), R"({"device_id":"cuff-0042","seq":0})").has_value());
+    CHECK_FALSE(peek_sequence(device(), R"({"device_id":"cuff-0042","seq":"7"})").has_value());
+    CHECK_FALSE(peek_sequence(device(), R"({"device_id":"cuff-0042"})").has_value());
+    CHECK_FALSE(peek_sequence(device(), std::string(5000, ' ') + R"({"device_id":"cuff-0042","seq":7})").has_value());
+}
+
+TEST_CASE("to_storage_json is canonical: normalised units, fixed member order", "[devices][reading]") {
+    const auto reading =
+        Reading::parse(device(),
+                       payload("blood_pressure",
+                               R"({"code":150021,"value":16,"unit":"kPa"},{"code":150022,"value":82,"unit":"mm[Hg]"})",
+                               R"("flags":["irregular_pulse"],"clock_offset_s":-3,"firmware":"1.1.0","user_index":2)"),
+                       now);
+    REQUIRE(reading);
+    const std::string json = cb::devices::to_storage_json(*reading);
+    // 16 kPa = 120.0098521353050 mm[Hg]: the shortest text that reads back as the same double.
+    CHECK_THAT(json, Catch::StartsWith(R"({"type":"blood_pressure","time_us":1795341300000000,"offset_min":60,)"
+                                       R"("values":[{"code":150021,"value":120.00985213530501,"unit":"mm[Hg]"},)"
+                                       R"({"code":150022,"value":82,"unit":"mm[Hg]"}],)"));
+    CHECK_THAT(json, Catch::EndsWith(R"("unit":"mm[Hg]"}],"user_index":2,"flags":["irregular_pulse"],)"
+                                     R"("clock_offset_s":-3,"firmware":"1.1.0"})"));
 }

@@ -1,0 +1,49 @@
+// Per device, the sequence numbers durably handled, and the acknowledgement
+// they allow: the highest N such that every sequence from the first one
+// handled up to N is handled (docs/device-protocol.md §3: never acknowledge
+// across a gap, or a reading lost between the broker's PUBACK and our commit
+// would be dropped by the device).
+//
+//   handled 1 2 3 5 6   -> ack 3 (4 missing: 5 and 6 wait)
+//   handled 4           -> ack 6
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+
+namespace cb {
+
+class AckTracker {
+public:
+    // Records a durably handled sequence. Returns the new acknowledgement when
+    // it advanced, nullopt otherwise (a duplicate, or beyond a gap).
+    std::optional<std::uint64_t> handled(std::string_view device, std::uint64_t sequence);
+
+    // The current acknowledgement for the device, nullopt if none yet.
+    std::optional<std::uint64_t> acknowledged(std::string_view device) const;
+
+    // Sequences handled beyond the gap (waiting for it to be filled).
+    std::size_t waiting(std::string_view device) const;
+
+    std::size_t device_count() const noexcept { return m_devices.size(); }
+
+    // Calls visit(device, acknowledgement) for every device, in id order.
+    template <typename Visit>
+    void for_each(Visit visit) const {
+        for (const auto& [device, progress] : m_devices)
+            visit(device, progress.through);
+    }
+
+private:
+    struct Progress {
+        std::uint64_t through = 0;       // every sequence from the first one up to here is handled
+        std::set<std::uint64_t> beyond;  // handled, above a gap
+    };
+    std::map<std::string, Progress, std::less<>> m_devices;
+};
+
+}  // namespace cb
