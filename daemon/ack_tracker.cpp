@@ -2,12 +2,11 @@
 
 namespace cb {
 
-std::optional<std::uint64_t> AckTracker::handled(std::string_view device, std::uint64_t sequence) {
+std::optional<std::uint64_t> AckTracker::handled(std::string_view device, std::uint64_t sequence, std::uint64_t first) {
     auto it = m_devices.find(device);
     if (it == m_devices.end()) {
-        // The first sequence ever handled for a device starts its prefix.
-        m_devices.emplace(std::string(device), Progress{sequence, {}});
-        return sequence;
+        const std::uint64_t start = first == 0 ? 1 : first;
+        it = m_devices.emplace(std::string(device), Progress{start, start - 1, {}}).first;
     }
     Progress& progress = it->second;
     if (sequence <= progress.through || !progress.beyond.insert(sequence).second)
@@ -24,7 +23,7 @@ std::optional<std::uint64_t> AckTracker::handled(std::string_view device, std::u
 
 std::optional<std::uint64_t> AckTracker::acknowledged(std::string_view device) const {
     const auto it = m_devices.find(device);
-    if (it == m_devices.end())
+    if (it == m_devices.end() || it->second.through < it->second.first)
         return std::nullopt;
     return it->second.through;
 }

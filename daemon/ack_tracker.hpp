@@ -1,11 +1,13 @@
 // Per device, the sequence numbers durably handled, and the acknowledgement
-// they allow: the highest N such that every sequence from the first one
-// handled up to N is handled (docs/device-protocol.md §3: never acknowledge
+// they allow: the highest N such that every sequence from the device's first
+// sequence (1 by protocol; the catalog's first_sequence for a device enrolled
+// mid-life) up to N is handled (docs/device-protocol.md §3: never acknowledge
 // across a gap, or a reading lost between the broker's PUBACK and our commit
 // would be dropped by the device).
 //
 //   handled 1 2 3 5 6   -> ack 3 (4 missing: 5 and 6 wait)
 //   handled 4           -> ack 6
+//   handled 2 3         -> no ack yet: 1 is missing (it may be the reading a crash lost)
 #pragma once
 
 #include <cstdint>
@@ -21,7 +23,8 @@ class AckTracker {
 public:
     // Records a durably handled sequence. Returns the new acknowledgement when
     // it advanced, nullopt otherwise (a duplicate, or beyond a gap).
-    std::optional<std::uint64_t> handled(std::string_view device, std::uint64_t sequence);
+    // `first` is the device's first sequence, used when the device is new here.
+    std::optional<std::uint64_t> handled(std::string_view device, std::uint64_t sequence, std::uint64_t first = 1);
 
     // The current acknowledgement for the device, nullopt if none yet.
     std::optional<std::uint64_t> acknowledged(std::string_view device) const;
@@ -31,16 +34,18 @@ public:
 
     std::size_t device_count() const noexcept { return m_devices.size(); }
 
-    // Calls visit(device, acknowledgement) for every device, in id order.
+    // Calls visit(device, acknowledgement) for every device that has one, in id order.
     template <typename Visit>
     void for_each(Visit visit) const {
         for (const auto& [device, progress] : m_devices)
-            visit(device, progress.through);
+            if (progress.through >= progress.first)
+                visit(device, progress.through);
     }
 
 private:
     struct Progress {
-        std::uint64_t through = 0;       // every sequence from the first one up to here is handled
+        std::uint64_t first = 1;         // the device's first sequence
+        std::uint64_t through = 0;       // every sequence from `first` up to here is handled (first - 1: none)
         std::set<std::uint64_t> beyond;  // handled, above a gap
     };
     std::map<std::string, Progress, std::less<>> m_devices;

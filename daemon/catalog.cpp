@@ -74,6 +74,7 @@ void read_device(TomlReader& reader, const TomlReader::Element& element, Enrolle
         device.binding = *binding == 0 ? BindingKind::home : BindingKind::station;
     reader.string("patient", device.patient, 64);
     reader.string("station", device.station, 128);
+    reader.integer("first_sequence", device.first_sequence, 1, static_cast<std::int64_t>(devices::max_sequence));
     for (const char* key : {"id", "model", "certificate_sha256", "binding"})
         if (table.get(key) == nullptr)
             reader.report(table, key, "missing (required)");

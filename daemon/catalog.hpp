@@ -23,6 +23,8 @@
 //   | patient            | string | home: the patient reference the readings belong to     |
 //   | station            | string | station: the reader whose patient card names the patient |
 //   | users              | table  | optional, multi-user devices: "user index" = patient reference |
+//   | first_sequence     | integer| optional (default 1): the first seq this gateway will receive, for a |
+//   |                    |        | device enrolled after another collector acknowledged its earlier readings |
 #pragma once
 
 #include <cstdint>
@@ -60,6 +62,7 @@ struct EnrolledDevice {
     std::string patient;                        // home binding
     std::string station;                        // station binding: reader name
     std::map<std::uint8_t, std::string> users;  // device user index -> patient reference
+    std::uint64_t first_sequence = 1;
 };
 
 struct CatalogLoad;

@@ -19,6 +19,15 @@ void read_config(TomlReader& reader, Config& config) {
     reader.integer("mqtt.port", config.mqtt.port, 1, 65535);
     reader.string("mqtt.client_id", config.mqtt.client_id, 23);  // MQTT 3.1.1 §3.1.3.1 guarantees 23 bytes
     reader.seconds("mqtt.keepalive_s", config.mqtt.keepalive, 5, 3600);
+    reader.path("mqtt.ca_file", config.mqtt.ca_file);
+    reader.path("mqtt.cert_file", config.mqtt.cert_file);
+    reader.path("mqtt.key_file", config.mqtt.key_file);
+
+    reader.path("ingest.catalog", config.ingest.catalog);
+    reader.integer("ingest.quota_mb", config.ingest.quota_mb, 0, std::int64_t{16} * 1024 * 1024);
+    std::int64_t max_age_days = config.ingest.max_age.count() / 86400;
+    reader.integer("ingest.max_age_days", max_age_days, 1, 3650);
+    config.ingest.max_age = std::chrono::seconds(max_age_days * 86400);
 }
 
 }  // namespace

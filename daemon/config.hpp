@@ -37,9 +37,22 @@ struct Config {
         std::uint16_t port = 8883;
         std::string client_id = "carebridged";
         std::chrono::seconds keepalive{30};
+        // TLS: the CA of the broker's certificate, and our client certificate and key.
+        std::filesystem::path ca_file;
+        std::filesystem::path cert_file;
+        std::filesystem::path key_file;
 
         bool operator==(const Mqtt&) const = default;
     } mqtt;
+
+    struct Ingest {
+        // The device catalog (devices.toml). Empty: device ingest is off.
+        std::filesystem::path catalog;
+        std::uint64_t quota_mb = 0;  // disk quota of the readings store; 0: none
+        std::chrono::seconds max_age{std::chrono::hours(24 * 30)};
+
+        bool operator==(const Ingest&) const = default;
+    } ingest;
 
     bool operator==(const Config&) const = default;
 };

@@ -48,6 +48,7 @@ Daemon::Daemon(boost::asio::io_context& io, Logger& logger, ServiceManager& mana
 Result<void> Daemon::start() {
     m_log.set_threshold(m_config.daemon.log_level);
     CB_TRY(prepare_state_directory(m_config.daemon.state_dir));
+    CB_TRY(start_ingest());
 
     m_signals.add(SIGTERM);
     m_signals.add(SIGINT);
@@ -95,25 +96,52 @@ void Daemon::reload() {
     m_manager.reloading();
     m_log.info(component, "SIGHUP: reloading " + m_config_path->string());
     const ConfigLoad load = load_config_file(*m_config_path);
-    if (!load.ok()) {
-        for (const auto& issue : load.issues)
+    const auto reject = [this](const std::vector<ConfigIssue>& issues, const std::string& file) {
+        for (const auto& issue : issues)
             m_log.error("config", issue.to_string());
-        const std::string summary = "reload rejected: " + std::to_string(load.issues.size()) + " problem(s) in " +
-                                    m_config_path->string() + ", keeping the running configuration";
+        const std::string summary = "reload rejected: " + std::to_string(issues.size()) + " problem(s) in " + file +
+                                    ", keeping the running configuration";
         m_log.error(component, summary);
         m_manager.ready("running; " + summary);
+    };
+    if (!load.ok()) {
+        reject(load.issues, m_config_path->string());
         return;
     }
+    // The catalog is re-read with the configuration, all or nothing: enrolling
+    // a device is editing devices.toml, then SIGHUP.
+    std::optional<DeviceCatalog> catalog;
+    if (m_ingest) {
+        if (load.config->ingest.catalog != m_config.ingest.catalog)
+            m_log.warning(component, "ingest.catalog changed: takes effect at restart, re-reading " +
+                                         m_config.ingest.catalog.string());
+        CatalogLoad reloaded = load_catalog_file(m_config.ingest.catalog);
+        if (!reloaded.ok()) {
+            reject(reloaded.issues, m_config.ingest.catalog.string());
+            return;
+        }
+        catalog = std::move(reloaded.catalog);
+    }
     apply(*load.config);
+    if (catalog) {
+        m_catalog = std::move(*catalog);
+        m_log.info("ingest", "catalog reloaded: " + std::to_string(m_catalog.device_count()) + " enrolled device(s), " +
+                                 std::to_string(m_catalog.model_count()) + " referenced model(s)");
+    }
     m_manager.ready(running_status() + "; configuration reloaded");
 }
 
 void Daemon::apply(const Config& next) {
+    if (next.mqtt != m_config.mqtt || next.ingest.quota_mb != m_config.ingest.quota_mb ||
+        next.ingest.max_age != m_config.ingest.max_age)
+        m_log.warning(component, "mqtt.* and ingest.* changes take effect at restart");
     if (next.daemon.state_dir != m_config.daemon.state_dir)
         m_log.warning(component, "daemon.state_dir changed to " + next.daemon.state_dir.string() +
                                      ": takes effect at restart, still using " + m_config.daemon.state_dir.string());
     Config applied = next;
     applied.daemon.state_dir = m_config.daemon.state_dir;
+    applied.mqtt = m_config.mqtt;  // restart-only, as logged above
+    applied.ingest = m_config.ingest;
     if (applied.daemon.log_level != m_config.daemon.log_level)
         m_log.set_threshold(applied.daemon.log_level);
     m_config = std::move(applied);
@@ -141,6 +169,7 @@ void Daemon::shutdown(const std::string& reason) {
     });
     m_signals.cancel();
     m_watchdog_timer.cancel();
+    stop_ingest();
 
     // Every component has been asked to stop; when their handlers have run,
     // this one lifts the deadline.
@@ -148,6 +177,88 @@ void Daemon::shutdown(const std::string& reason) {
         m_shutdown_deadline.cancel();
         m_log.info(component, "stopped");
     });
+}
+
+Result<void> Daemon::start_ingest() {
+    if (m_config.ingest.catalog.empty()) {
+        m_log.notice("ingest", "device ingest is off: no ingest.catalog configured");
+        return {};
+    }
+    CatalogLoad catalog = load_catalog_file(m_config.ingest.catalog);
+    if (!catalog.ok())
+        return fail(ErrorKind::invalid_input,
+                    "device catalog: " + catalog.issues.front().to_string() +
+                        (catalog.issues.size() > 1 ? " (and " + std::to_string(catalog.issues.size() - 1) +
+                                                         " more; see carebridged --check-catalog)"
+                                                   : ""));
+    m_catalog = std::move(*catalog.catalog);
+
+    const auto database = m_config.daemon.state_dir / "readings.db";
+    auto store = CB_TRY(storage::SqliteReadingStore::open(database));
+    m_store.emplace(std::move(store));
+    m_committer.emplace(*m_store);
+
+    IngestSettings settings;
+    settings.quota_bytes = m_config.ingest.quota_mb * 1024 * 1024;
+    settings.limits.max_age = m_config.ingest.max_age;
+    const auto gateway = devices::GatewayId::parse(m_config.mqtt.client_id);
+    if (!gateway)
+        return fail(ErrorKind::invalid_input, "mqtt.client_id: " + gateway.error().message());
+    mqtt::ClientSettings link;
+    link.host = m_config.mqtt.host;
+    link.port = m_config.mqtt.port;
+    link.client_id = m_config.mqtt.client_id;
+    link.keepalive = m_config.mqtt.keepalive;
+    link.ca_file = m_config.mqtt.ca_file.string();
+    link.cert_file = m_config.mqtt.cert_file.string();
+    link.key_file = m_config.mqtt.key_file.string();
+    link.subscriptions = {std::string(devices::measurement_subscription)};
+    link.status_topic = devices::gateway_status_topic(*gateway);
+    m_mqtt.emplace(
+        m_io, link, [this](const mqtt::Message& message) { m_ingest->on_message(message); },
+        [this](mqtt::LinkEvent event, const std::string& detail) { on_link_event(event, detail); });
+    m_ingest.emplace(
+        m_io, m_log, m_catalog, *m_committer, *m_mqtt, m_presence,
+        [] { return std::chrono::time_point_cast<std::chrono::microseconds>(std::chrono::system_clock::now()); },
+        [this] {
+            auto usage = m_store->disk_usage();
+            return usage ? usage.value() : 0;
+        },
+        settings);
+    CB_TRY(m_ingest->restore(*m_store));
+    CB_TRY(m_mqtt->start());
+    m_log.info("ingest", "device ingest on: " + std::to_string(m_catalog.device_count()) + " enrolled device(s), " +
+                             std::to_string(m_catalog.model_count()) + " referenced model(s), store " +
+                             database.string() + ", broker " + link.host + ":" + std::to_string(link.port));
+    return {};
+}
+
+void Daemon::stop_ingest() {
+    // The link first (no new readings; "offline" status), then the storage
+    // thread, which commits what is queued before it ends.
+    if (m_mqtt)
+        m_mqtt->stop();
+    if (m_committer)
+        m_committer->stop();
+}
+
+void Daemon::on_link_event(mqtt::LinkEvent event, const std::string& detail) {
+    switch (event) {
+        case mqtt::LinkEvent::connected:
+            m_log.info("mqtt", "connected to " + m_config.mqtt.host + ":" + std::to_string(m_config.mqtt.port) + " (" +
+                                   detail + ")");
+            m_link_down_logged = false;
+            break;
+        case mqtt::LinkEvent::disconnected:
+            // Once per outage at warning; the retries that follow at debug.
+            if (!m_link_down_logged)
+                m_log.warning("mqtt", detail + "; reconnecting with backoff");
+            else
+                m_log.debug("mqtt", detail);
+            m_link_down_logged = true;
+            break;
+        case mqtt::LinkEvent::error: m_log.error("mqtt", detail); break;
+    }
 }
 
 void Daemon::schedule_watchdog() {

@@ -1,7 +1,8 @@
 // The composition root's lifecycle: one io_context thread owns the daemon's
 // state; signals, reloads, the watchdog and shutdown are events on it.
 //
-//   start()  -> state directory ready, signal handlers armed  -> READY=1
+//   start()  -> state directory ready, device ingest started when ingest.catalog
+//               is set (store, catalog, MQTT), signal handlers armed  -> READY=1
 //   SIGHUP   -> RELOADING=1, re-read the file; valid: apply; invalid: log every
 //               problem and keep the running config                -> READY=1
 //   SIGTERM/SIGINT -> STOPPING=1, stop every component, bounded by
@@ -19,9 +20,14 @@
 #include <optional>
 #include <string>
 
+#include "daemon/catalog.hpp"
 #include "daemon/config.hpp"
+#include "daemon/ingest.hpp"
 #include "daemon/log.hpp"
 #include "daemon/service_manager.hpp"
+#include "drivers/mqtt/mosquitto_client.hpp"
+#include "drivers/storage/group_commit.hpp"
+#include "drivers/storage/reading_store.hpp"
 #include "protocol/result.hpp"
 
 namespace cb {
@@ -40,6 +46,8 @@ public:
     int exit_code() const noexcept { return m_exit_code; }
 
     const Config& config() const noexcept { return m_config; }
+    // The ingest service, when ingest.catalog is configured and the daemon started.
+    const IngestService* ingest() const noexcept { return m_ingest ? &*m_ingest : nullptr; }
 
 private:
     void wait_for_signal();
@@ -48,6 +56,9 @@ private:
     void apply(const Config& next);
     void shutdown(const std::string& reason);
     void schedule_watchdog();
+    Result<void> start_ingest();
+    void stop_ingest();
+    void on_link_event(mqtt::LinkEvent event, const std::string& detail);
     std::string running_status() const;
 
     boost::asio::io_context& m_io;
@@ -61,6 +72,15 @@ private:
     boost::asio::steady_timer m_shutdown_deadline;
     std::optional<std::chrono::microseconds> m_watchdog_interval;
     bool m_stopping = false;
+
+    // Device ingest (see ingest.hpp); absent when ingest.catalog is not set.
+    DeviceCatalog m_catalog;
+    NoPatientPresent m_presence;
+    std::optional<storage::SqliteReadingStore> m_store;
+    std::optional<storage::GroupCommitter> m_committer;
+    std::optional<mqtt::MosquittoClient> m_mqtt;
+    std::optional<IngestService> m_ingest;
+    bool m_link_down_logged = false;
     int m_exit_code = 0;
 };
 

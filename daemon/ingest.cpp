@@ -34,7 +34,7 @@ IngestService::IngestService(boost::asio::io_context& io, Logger& log, const Dev
 
 Result<void> IngestService::restore(storage::ReadingStore& store) {
     CB_TRY(store.for_each_sequence([this](std::string_view device, std::int64_t sequence) {
-        m_acks.handled(device, static_cast<std::uint64_t>(sequence));
+        m_acks.handled(device, static_cast<std::uint64_t>(sequence), first_sequence(device));
     }));
     m_acks.for_each([this](const std::string& device, std::uint64_t through) { publish_ack(device, through); });
     m_log.info(component, "restored acknowledgements of " + std::to_string(m_acks.device_count()) + " device(s)");
@@ -141,14 +141,20 @@ void IngestService::on_committed(const std::string& device, std::uint64_t sequen
     }
     ++m_counters.stored;
     const auto waiting_before = m_acks.waiting(device);
-    if (const auto advanced = m_acks.handled(device, sequence)) {
+    if (const auto advanced = m_acks.handled(device, sequence, first_sequence(device))) {
         publish_ack(device, *advanced);
     } else if (waiting_before == 0 && m_acks.waiting(device) > 0) {
-        m_log.warning(component, "device " + device + ": gap before sequence " + std::to_string(sequence) +
-                                     ", acknowledgement waits at " +
-                                     std::to_string(m_acks.acknowledged(device).value_or(0)) +
-                                     " until the device resends the missing readings");
+        m_log.warning(
+            component,
+            "device " + device + ": gap before sequence " + std::to_string(sequence) + ", acknowledgement waits at " +
+                (m_acks.acknowledged(device) ? std::to_string(*m_acks.acknowledged(device)) : std::string("nothing")) +
+                " until the device resends the missing readings");
     }
+}
+
+std::uint64_t IngestService::first_sequence(std::string_view device) const {
+    const EnrolledDevice* enrolled = m_catalog.device(device);
+    return enrolled != nullptr ? enrolled->first_sequence : 1;
 }
 
 void IngestService::publish_ack(const std::string& device, std::uint64_t sequence) {
@@ -158,6 +164,8 @@ void IngestService::publish_ack(const std::string& device, std::uint64_t sequenc
     m_link.publish(devices::ack_topic(*id), devices::make_ack_payload(sequence), mqtt::Qos::at_least_once,
                    mqtt::Retain::yes);
     ++m_counters.acks_published;
+    if (m_log.enabled(LogLevel::debug))
+        m_log.debug(component, "ack " + device + " " + std::to_string(sequence));
 }
 
 bool IngestService::over_quota() {

@@ -72,6 +72,7 @@ private:
     void submit(storage::NewReading reading);
     void on_committed(const std::string& device, std::uint64_t sequence, const Result<storage::CommitOutcome>& outcome);
     void publish_ack(const std::string& device, std::uint64_t sequence);
+    std::uint64_t first_sequence(std::string_view device) const;
     bool over_quota();
     void log_once(const std::string& device, const std::string& reason, const std::string& message);
 

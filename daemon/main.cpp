@@ -79,7 +79,8 @@ int run(const std::optional<std::string>& config_path) {
     cb::Daemon daemon(io, logger, manager, std::move(config), config_path);
     if (auto started = daemon.start(); !started) {
         logger.error("daemon", "not starting: " + started.error().message());
-        return exit_failure;
+        // A configuration problem (e.g. the device catalog) is not cured by a restart.
+        return started.error().kind() == cb::ErrorKind::invalid_input ? exit_usage : exit_failure;
     }
     io.run();
     return daemon.exit_code();

@@ -14,14 +14,15 @@ using devices::MeasurementType;
 struct ModelName {
     DeviceModel model;
     const char* name;
+    const char* firmware;  // a version config/devices.toml references for the model
 };
 constexpr std::array<ModelName, device_model_count> model_names{{
-    {DeviceModel::blood_pressure_cuff, "sim-bp-1"},
-    {DeviceModel::scale, "sim-scale-1"},
-    {DeviceModel::oximeter, "sim-oxi-1"},
-    {DeviceModel::glucometer, "sim-gluco-1"},
-    {DeviceModel::thermometer, "sim-thermo-1"},
-    {DeviceModel::activity_band, "sim-band-1"},
+    {DeviceModel::blood_pressure_cuff, "sim-bp-1", "1.1.0"},
+    {DeviceModel::scale, "sim-scale-1", "2.3.1"},
+    {DeviceModel::oximeter, "sim-oxi-1", "1.0.0"},
+    {DeviceModel::glucometer, "sim-gluco-1", "3.0.2"},
+    {DeviceModel::thermometer, "sim-thermo-1", "1.0.0"},
+    {DeviceModel::activity_band, "sim-band-1", "5.1.0"},
 }};
 
 constexpr std::array<const char*, misbehaviour_count> misbehaviour_names{
@@ -203,6 +204,9 @@ ReadingDraft draft_reading(DeviceModel model, const devices::DeviceId& device, s
     ReadingDraft draft;
     draft.device_id = device.str();
     draft.sequence = sequence;
+    for (const ModelName& entry : model_names)
+        if (entry.model == model)
+            draft.firmware = entry.firmware;
     const auto types = model_types(model);
     draft.type = types.size() > 1 && chance(random, 1, 4)
                      ? types[static_cast<std::size_t>(uniform(random, 1, static_cast<std::int64_t>(types.size()) - 1))]
@@ -256,6 +260,8 @@ std::string render_payload(const ReadingDraft& draft, Misbehaviour misbehaviour)
             out += (i == 0 ? "\"" : ",\"") + draft.flags[i] + "\"";
         out += "]";
     }
+    if (!draft.firmware.empty())
+        out += ",\"firmware\":\"" + draft.firmware + "\"";
     if (!draft.extra_member.empty())
         out += "," + draft.extra_member;
     if (out.size() + 1 < draft.pad_to_at_least)

@@ -105,6 +105,7 @@ struct ReadingDraft {
     std::optional<std::uint8_t> user_index;
     std::vector<DraftComponent> values;
     std::vector<std::string> flags;
+    std::string firmware;             // the model's firmware version (config/devices.toml references it)
     std::string extra_member;         // raw `"name":value` added at the top level, or empty
     std::size_t pad_to_at_least = 0;  // spaces added before the closing brace up to this size
 };
