@@ -167,19 +167,14 @@ CatalogLoad load_catalog_text(std::string_view text, const std::string& file) {
         catalog.m_devices.emplace(device.id, std::move(device));
     }
     reader.report_unknown_keys();
-    std::stable_sort(load.issues.begin(), load.issues.end(),
-                     [](const ConfigIssue& a, const ConfigIssue& b) { return a.line < b.line; });
+    sort_issues(load.issues);
     if (load.issues.empty())
         load.catalog = std::move(catalog);
     return load;
 }
 
 CatalogLoad load_catalog_file(const std::filesystem::path& path) {
-    CatalogLoad load;
-    const auto text = read_text_file(path, load.issues);
-    if (!text)
-        return load;
-    return load_catalog_text(*text, path.string());
+    return load_toml_file<CatalogLoad>(path, load_catalog_text);
 }
 
 }  // namespace cb

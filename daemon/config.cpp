@@ -41,19 +41,14 @@ ConfigLoad load_config_text(std::string_view text, const std::string& file) {
     TomlReader reader(*root, file, load.issues);
     read_config(reader, config);
     reader.report_unknown_keys();
-    std::stable_sort(load.issues.begin(), load.issues.end(),
-                     [](const ConfigIssue& a, const ConfigIssue& b) { return a.line < b.line; });
+    sort_issues(load.issues);
     if (load.issues.empty())
         load.config = std::move(config);
     return load;
 }
 
 ConfigLoad load_config_file(const std::filesystem::path& path) {
-    ConfigLoad load;
-    const auto text = read_text_file(path, load.issues);
-    if (!text)
-        return load;
-    return load_config_text(*text, path.string());
+    return load_toml_file<ConfigLoad>(path, load_config_text);
 }
 
 }  // namespace cb

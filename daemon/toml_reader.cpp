@@ -100,6 +100,11 @@ std::optional<std::string> read_text_file(const std::filesystem::path& path, std
     return text;
 }
 
+void sort_issues(std::vector<ConfigIssue>& issues) {
+    std::stable_sort(issues.begin(), issues.end(),
+                     [](const ConfigIssue& a, const ConfigIssue& b) { return a.line < b.line; });
+}
+
 const toml::node* TomlReader::lookup(const std::string& key) {
     m_known.insert(key);
     for (std::size_t dot = key.find('.'); dot != std::string::npos; dot = key.find('.', dot + 1))

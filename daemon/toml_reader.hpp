@@ -42,6 +42,20 @@ std::optional<toml::table> parse_toml(std::string_view text, const std::string& 
 std::optional<std::string> read_text_file(const std::filesystem::path& path, std::vector<ConfigIssue>& issues,
                                           std::size_t max_size = 1 << 20);
 
+// Orders issues by line, keeping the order of issues on the same line.
+void sort_issues(std::vector<ConfigIssue>& issues);
+
+// Reads `path` (read_text_file) and hands its text to `load_text(text, file)`;
+// an unreadable file gives a Load whose only issue names the OS error.
+template <typename Load, typename LoadText>
+Load load_toml_file(const std::filesystem::path& path, LoadText load_text) {
+    Load load;
+    const auto text = read_text_file(path, load.issues);
+    if (!text)
+        return load;
+    return load_text(*text, path.string());
+}
+
 class TomlReader {
 public:
     TomlReader(const toml::table& table, std::string file, std::vector<ConfigIssue>& issues, std::string prefix = {})

@@ -49,11 +49,13 @@ private:
     std::string m_message;
 };
 
-template <typename T>
+// A T or an E (by default an Error). Other error types are for parsers whose
+// callers branch on a richer reason (e.g. devices::Rejection).
+template <typename T, typename E = Error>
 class [[nodiscard]] Result {
 public:
-    Result(T value) : m_storage(std::in_place_index<0>, std::move(value)) {}      // NOLINT(google-explicit-constructor)
-    Result(Error error) : m_storage(std::in_place_index<1>, std::move(error)) {}  // NOLINT(google-explicit-constructor)
+    Result(T value) : m_storage(std::in_place_index<0>, std::move(value)) {}  // NOLINT(google-explicit-constructor)
+    Result(E error) : m_storage(std::in_place_index<1>, std::move(error)) {}  // NOLINT(google-explicit-constructor)
 
     bool has_value() const noexcept { return m_storage.index() == 0; }
     explicit operator bool() const noexcept { return has_value(); }
@@ -75,21 +77,21 @@ public:
     T& operator*() & { return value(); }
     const T& operator*() const& { return value(); }
 
-    const Error& error() const& {
+    const E& error() const& {
         assert(!has_value());
         return std::get<1>(m_storage);
     }
-    Error&& error() && {
+    E&& error() && {
         assert(!has_value());
         return std::get<1>(std::move(m_storage));
     }
 
 private:
-    std::variant<T, Error> m_storage;
+    std::variant<T, E> m_storage;
 };
 
 template <>
-class [[nodiscard]] Result<void> {
+class [[nodiscard]] Result<void, Error> {
 public:
     Result() = default;
     Result(Error error) : m_error(std::move(error)), m_failed(true) {}  // NOLINT(google-explicit-constructor)

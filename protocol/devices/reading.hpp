@@ -235,42 +235,7 @@ struct Rejection {
 
 // Either a T or a Rejection; CB_TRY propagates the Rejection.
 template <typename T>
-class [[nodiscard]] Validated {
-public:
-    Validated(T value) : m_storage(std::in_place_index<0>, std::move(value)) {}  // NOLINT(google-explicit-constructor)
-    Validated(Rejection rejection)                                               // NOLINT(google-explicit-constructor)
-        : m_storage(std::in_place_index<1>, std::move(rejection)) {}
-
-    bool has_value() const noexcept { return m_storage.index() == 0; }
-    explicit operator bool() const noexcept { return has_value(); }
-
-    T& value() & {
-        assert(has_value());
-        return std::get<0>(m_storage);
-    }
-    const T& value() const& {
-        assert(has_value());
-        return std::get<0>(m_storage);
-    }
-    T&& value() && {
-        assert(has_value());
-        return std::get<0>(std::move(m_storage));
-    }
-    const T* operator->() const { return &value(); }
-    const T& operator*() const& { return value(); }
-
-    const Rejection& error() const& {
-        assert(!has_value());
-        return std::get<1>(m_storage);
-    }
-    Rejection&& error() && {
-        assert(!has_value());
-        return std::get<1>(std::move(m_storage));
-    }
-
-private:
-    std::variant<T, Rejection> m_storage;
-};
+using Validated = Result<T, Rejection>;
 
 // One component of a reading, in its canonical UCUM unit (table above).
 struct Component {
