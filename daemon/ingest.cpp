@@ -141,8 +141,8 @@ void IngestService::on_committed(const std::string& device, std::uint64_t sequen
     }
     ++m_counters.stored;
     const auto waiting_before = m_acks.waiting(device);
-    if (const auto advanced = m_acks.handled(device, sequence, first_sequence(device))) {
-        publish_ack(device, *advanced);
+    if (m_acks.handled(device, sequence, first_sequence(device))) {
+        schedule_ack(device);
     } else if (waiting_before == 0 && m_acks.waiting(device) > 0) {
         m_log.warning(
             component,
@@ -150,6 +150,24 @@ void IngestService::on_committed(const std::string& device, std::uint64_t sequen
                 (m_acks.acknowledged(device) ? std::to_string(*m_acks.acknowledged(device)) : std::string("nothing")) +
                 " until the device resends the missing readings");
     }
+}
+
+void IngestService::schedule_ack(const std::string& device) {
+    // One ack per device per burst, not per reading: a batch's outcomes are
+    // posted to the loop one after the other, so a flush posted at the first
+    // of them runs after the rest and publishes each device's latest prefix
+    // once (the retained ack is a state; intermediate values add nothing).
+    m_ack_due.insert(device);
+    if (m_ack_flush_posted)
+        return;
+    m_ack_flush_posted = true;
+    boost::asio::post(m_io, [this] {
+        m_ack_flush_posted = false;
+        for (const auto& due : m_ack_due)
+            if (const auto through = m_acks.acknowledged(due))
+                publish_ack(due, *through);
+        m_ack_due.clear();
+    });
 }
 
 std::uint64_t IngestService::first_sequence(std::string_view device) const {

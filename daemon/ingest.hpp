@@ -8,8 +8,10 @@
 //        keeps it and resends (nothing stored is ever evicted)
 //     -> placement (ingest_policy.hpp): accepted / quarantined / held / rejected
 //     -> GroupCommitter (storage thread): durable, de-duplicated by (device, seq)
-//     -> back on the loop: AckTracker; if the gap-free prefix advanced, publish
-//        the retained ack {"seq":N}; a duplicate re-publishes the current ack
+//     -> back on the loop: AckTracker; if the gap-free prefix advanced, the
+//        retained ack {"seq":N} is published once for the whole burst of
+//        commits (one per device, not per reading); a duplicate re-publishes
+//        the current ack
 //
 // Everything here runs on the io_context thread except the commit itself.
 #pragma once
@@ -65,13 +67,14 @@ public:
 
     const IngestCounters& counters() const noexcept { return m_counters; }
     const AckTracker& acks() const noexcept { return m_acks; }
-    // Readings submitted and not yet committed.
-    std::size_t in_flight() const noexcept { return m_in_flight; }
+    // Readings submitted and not yet committed, or acks not yet published.
+    std::size_t in_flight() const noexcept { return m_in_flight + (m_ack_flush_posted ? 1 : 0); }
 
 private:
     void submit(storage::NewReading reading);
     void on_committed(const std::string& device, std::uint64_t sequence, const Result<storage::CommitOutcome>& outcome);
     void publish_ack(const std::string& device, std::uint64_t sequence);
+    void schedule_ack(const std::string& device);
     std::uint64_t first_sequence(std::string_view device) const;
     bool over_quota();
     void log_once(const std::string& device, const std::string& reason, const std::string& message);
@@ -91,6 +94,8 @@ private:
     std::size_t m_in_flight = 0;
     std::set<std::pair<std::string, std::string>> m_logged;  // (device, reason) already logged
     bool m_quota_reached = false;
+    std::set<std::string, std::less<>> m_ack_due;  // devices whose ack advanced since the last flush
+    bool m_ack_flush_posted = false;
     bool m_storage_failing = false;
     devices::Microseconds m_quota_checked_at{};
 };

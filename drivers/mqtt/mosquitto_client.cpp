@@ -74,6 +74,9 @@ Result<void> MosquittoClient::start() {
         return fail(ErrorKind::internal, where + ": cannot create client: " + system_error_text(errno));
     mosquitto* client = m_client.get();
     mosquitto_int_option(client, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V311);
+    // Acks are small and latency-bound: without TCP_NODELAY, Nagle's algorithm
+    // holds each one ~30 ms waiting for the peer's delayed ACK (bench/ingest).
+    mosquitto_int_option(client, MOSQ_OPT_TCP_NODELAY, 1);
     int rc = mosquitto_tls_set(client, m_settings.ca_file.c_str(), nullptr, m_settings.cert_file.c_str(),
                                m_settings.key_file.c_str(), nullptr);
     if (rc != MOSQ_ERR_SUCCESS)

@@ -272,3 +272,23 @@ TEST_CASE("ack tracker: the prefix starts at the device's first sequence, never 
     CHECK(acks.handled("e", 500, 500) == 500U);
     CHECK_FALSE(acks.acknowledged("f").has_value());
 }
+
+TEST_CASE("ingest: a burst is acknowledged with increasing acks ending at its last sequence") {
+    Fixture f;
+    for (std::uint64_t seq = 1; seq <= 200; ++seq)
+        f.ingest->on_message({topic("cuff-1"), bp("cuff-1", seq)});
+    f.io.restart();
+    auto guard = boost::asio::make_work_guard(f.io);
+    while (f.ingest->in_flight() > 0)
+        f.io.run_one();
+    REQUIRE_FALSE(f.link.published.empty());
+    CHECK(f.link.published.back().payload == R"({"seq":200})");
+    // Coalesced: never the same or an older ack twice in a row.
+    std::uint64_t previous = 0;
+    for (const auto& p : f.link.published) {
+        const auto seq = std::stoull(p.payload.substr(7));
+        CHECK(seq > previous);
+        previous = seq;
+    }
+    CHECK(f.ingest->counters().stored == 200);
+}
