@@ -1,13 +1,8 @@
 #include "tests/support/pcsc.hpp"
 
-#include <fcntl.h>
 #include <netinet/in.h>
-#include <poll.h>
-#include <spawn.h>
 #include <sys/socket.h>
-#include <sys/syscall.h>
 #include <sys/un.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cctype>
@@ -17,8 +12,6 @@
 #include <stdexcept>
 
 #include "tests/support/broker.hpp"  // wait_for_file_text
-
-extern char** environ;
 
 namespace cb::test {
 
@@ -93,95 +86,6 @@ int listen_unix(const std::filesystem::path& path) {
 
 }  // namespace
 
-// pcscd started by socket activation: the listening socket as fd 3,
-// LISTEN_FDS=1, and LISTEN_PID set by a shell that then execs pcscd (so the
-// pid is pcscd's, as sd_listen_fds requires).
-class Pcscd::Daemon {
-public:
-    Daemon(const std::vector<std::string>& pcscd_argv, int listen_fd, const std::filesystem::path& stdout_path,
-           const std::filesystem::path& stderr_path) {
-        std::vector<std::string> argv{"/bin/sh", "-c", "LISTEN_PID=$$; export LISTEN_PID; exec \"$0\" \"$@\""};
-        argv.insert(argv.end(), pcscd_argv.begin(), pcscd_argv.end());
-        std::vector<std::string> environment;
-        for (char** entry = environ; *entry != nullptr; ++entry) {
-            const std::string text = *entry;
-            if (text.rfind("LISTEN_", 0) != 0)
-                environment.push_back(text);
-        }
-        environment.emplace_back("LISTEN_FDS=1");
-        std::vector<char*> env_pointers;
-        for (auto& text : environment)
-            env_pointers.push_back(text.data());
-        env_pointers.push_back(nullptr);
-        std::vector<char*> arg_pointers;
-        for (auto& text : argv)
-            arg_pointers.push_back(text.data());
-        arg_pointers.push_back(nullptr);
-
-        posix_spawn_file_actions_t actions;
-        posix_spawn_file_actions_init(&actions);
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-        posix_spawn_file_actions_addopen(&actions, 1, stdout_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-        posix_spawn_file_actions_addopen(&actions, 2, stderr_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-        // dup2 clears FD_CLOEXEC on the copy: fd 3 survives the exec.
-        posix_spawn_file_actions_adddup2(&actions, listen_fd, listen_fds_start);
-        const int rc =
-            posix_spawn(&m_pid, arg_pointers[0], &actions, nullptr, arg_pointers.data(), env_pointers.data());
-        posix_spawn_file_actions_destroy(&actions);
-        if (rc != 0)
-            throw std::runtime_error("cannot start pcscd: " + std::string(std::strerror(rc)));
-    }
-    ~Daemon() {
-        if (!m_status) {
-            ::kill(m_pid, SIGKILL);
-            int raw = 0;
-            ::waitpid(m_pid, &raw, 0);
-        }
-    }
-    Daemon(const Daemon&) = delete;
-    Daemon& operator=(const Daemon&) = delete;
-
-    pid_t pid() const noexcept { return m_pid; }
-    void signal(int number) const {
-        if (!m_status)
-            ::kill(m_pid, number);
-    }
-    bool running() {
-        if (m_status)
-            return false;
-        int raw = 0;
-        if (::waitpid(m_pid, &raw, WNOHANG) == m_pid)
-            m_status = decode(raw);
-        return !m_status;
-    }
-    std::optional<ExitStatus> wait_for_exit(std::chrono::milliseconds limit) {
-        if (!running())
-            return m_status;
-        const int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, m_pid, 0));
-        if (pidfd < 0)
-            throw std::runtime_error(system_error("pidfd_open"));
-        pollfd p{pidfd, POLLIN, 0};
-        const int ready = ::poll(&p, 1, static_cast<int>(limit.count()));
-        ::close(pidfd);
-        if (ready <= 0)
-            return std::nullopt;
-        int raw = 0;
-        if (::waitpid(m_pid, &raw, 0) == m_pid)
-            m_status = decode(raw);
-        return m_status;
-    }
-
-private:
-    static ExitStatus decode(int raw) {
-        if (WIFEXITED(raw))
-            return {true, WEXITSTATUS(raw)};
-        return {false, WTERMSIG(raw)};
-    }
-
-    pid_t m_pid = -1;
-    std::optional<ExitStatus> m_status;
-};
-
 Pcscd::Pcscd(PcscSetup setup) : m_setup(std::move(setup)) {
     m_socket_path = m_setup.work_dir / "pcscd.comm";
     std::filesystem::create_directories(m_setup.work_dir / "reader.conf.d");
@@ -225,9 +129,16 @@ bool Pcscd::start() {
                                         "--apdu",
                                         "--config",
                                         (m_setup.work_dir / "reader.conf.d").string()};
+    // Socket activation: the listening socket as fd 3, LISTEN_FDS=1, and
+    // LISTEN_PID set by a shell that then execs pcscd (so the pid is pcscd's,
+    // as sd_listen_fds requires).
+    std::vector<std::string> shell{"/bin/sh", "-c", "LISTEN_PID=$$; export LISTEN_PID; exec \"$0\" \"$@\""};
+    shell.insert(shell.end(), argv.begin(), argv.end());
     try {
-        m_daemon = std::make_unique<Daemon>(argv, listen_fd, current_log(),
-                                            m_setup.work_dir / ("pcscd-" + std::to_string(m_starts) + ".err"));
+        m_daemon = std::make_unique<Process>(shell, current_log(),
+                                             m_setup.work_dir / ("pcscd-" + std::to_string(m_starts) + ".err"),
+                                             std::map<std::string, std::string>{{"LISTEN_FDS", "1"}},
+                                             SpawnExtras{{"LISTEN_"}, {{listen_fd, listen_fds_start}}});
     } catch (...) {
         ::close(listen_fd);
         throw;

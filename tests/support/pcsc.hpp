@@ -99,7 +99,6 @@ public:
     CommandResult scriptor(const std::string& reader, const std::vector<std::string>& apdus) const;
 
 private:
-    class Daemon;
     bool start();  // false when vpcd could not listen on the ports (taken)
     std::filesystem::path current_log() const;
 
@@ -107,8 +106,8 @@ private:
     std::filesystem::path m_socket_path;
     std::uint16_t m_port = 0;
     int m_starts = 0;
-    mutable int m_scripts = 0;  // numbers scriptor's files
-    std::unique_ptr<Daemon> m_daemon;
+    mutable int m_scripts = 0;          // numbers scriptor's files
+    std::unique_ptr<Process> m_daemon;  // pcscd (through the shell that execs it)
 };
 
 // One response as scriptor prints it: "< 90 00 : Normal processing."

@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <csignal>
 #include <cstring>
@@ -29,12 +30,15 @@ ExitStatus decode(int raw) {
 }  // namespace
 
 Process::Process(std::vector<std::string> argv, const std::filesystem::path& stdout_path,
-                 const std::filesystem::path& stderr_path, const std::map<std::string, std::string>& environment) {
+                 const std::filesystem::path& stderr_path, const std::map<std::string, std::string>& environment,
+                 const SpawnExtras& extras) {
     std::map<std::string, std::string> merged;
     for (char** entry = environ; *entry != nullptr; ++entry) {
         const std::string text = *entry;
         const auto eq = text.find('=');
-        if (eq != std::string::npos)
+        const bool dropped = std::any_of(extras.unset_prefixes.begin(), extras.unset_prefixes.end(),
+                                         [&](const std::string& prefix) { return text.rfind(prefix, 0) == 0; });
+        if (eq != std::string::npos && !dropped)
             merged[text.substr(0, eq)] = text.substr(eq + 1);
     }
     for (const auto& [key, value] : environment)
@@ -56,6 +60,9 @@ Process::Process(std::vector<std::string> argv, const std::filesystem::path& std
     posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
     posix_spawn_file_actions_addopen(&actions, 1, stdout_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
     posix_spawn_file_actions_addopen(&actions, 2, stderr_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    // dup2 clears FD_CLOEXEC on the copy: the descriptor survives the exec.
+    for (const auto& [ours, theirs] : extras.descriptors)
+        posix_spawn_file_actions_adddup2(&actions, ours, theirs);
     const int rc = posix_spawn(&m_pid, arg_pointers[0], &actions, nullptr, arg_pointers.data(), env_pointers.data());
     posix_spawn_file_actions_destroy(&actions);
     if (rc != 0)

@@ -18,12 +18,22 @@ struct ExitStatus {
     int code = 0;         // exit code, or the signal number
 };
 
+// What a child gets beyond argv, stdout/stderr and the extra environment.
+struct SpawnExtras {
+    // Inherited variables whose name starts with one of these are dropped
+    // (e.g. "LISTEN_", so a socket-activated child sees only what we pass).
+    std::vector<std::string> unset_prefixes;
+    // Descriptors passed to the child: {ours, the number it gets}.
+    std::vector<std::pair<int, int>> descriptors;
+};
+
 class Process {
 public:
     // Starts argv[0] (a path) with the current environment plus `environment`;
     // stdout and stderr go to the given files (truncated). Throws on failure.
     Process(std::vector<std::string> argv, const std::filesystem::path& stdout_path,
-            const std::filesystem::path& stderr_path, const std::map<std::string, std::string>& environment = {});
+            const std::filesystem::path& stderr_path, const std::map<std::string, std::string>& environment = {},
+            const SpawnExtras& extras = {});
     ~Process();  // kills (SIGKILL) and reaps a child still running
     Process(const Process&) = delete;
     Process& operator=(const Process&) = delete;
