@@ -1,6 +1,5 @@
 #include "daemon/config.hpp"
 
-#include <algorithm>
 #include <array>
 
 namespace cb {

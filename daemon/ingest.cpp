@@ -134,9 +134,10 @@ void IngestService::on_committed(const std::string& device, std::uint64_t sequen
     m_storage_failing = false;
     if (outcome.value() == storage::CommitOutcome::duplicate) {
         ++m_counters.duplicates;
-        // The device resent something we have: it may have missed its ack.
+        // The device resent something we have: it may have missed its ack
+        // (coalesced like any other: a resent backlog gets one ack, not one each).
         if (const auto current = m_acks.acknowledged(device); current && sequence <= *current)
-            publish_ack(device, *current);
+            schedule_ack(device);
         return;
     }
     ++m_counters.stored;

@@ -23,7 +23,7 @@ MosquittoClient* self(void* user_data) {
     return static_cast<MosquittoClient*>(user_data);
 }
 
-void on_connect_trampoline(mosquitto*, void* user_data, int result_code, int flags, const mosquitto_property*) {
+void on_connect_trampoline(mosquitto*, void* user_data, int result_code, int flags) {
     self(user_data)->handle_connect(result_code, flags);
 }
 
@@ -93,9 +93,7 @@ Result<void> MosquittoClient::start() {
             return fail(ErrorKind::invalid_input,
                         where + ": last will on " + m_settings.status_topic + ": " + describe(rc));
     }
-    mosquitto_connect_with_flags_callback_set(client, [](mosquitto* m, void* user_data, int rc2, int flags) {
-        on_connect_trampoline(m, user_data, rc2, flags, nullptr);
-    });
+    mosquitto_connect_with_flags_callback_set(client, on_connect_trampoline);
     mosquitto_message_callback_set(client, on_message_trampoline);
     connect_in_background(true);
     return {};

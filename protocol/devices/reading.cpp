@@ -370,6 +370,23 @@ Validated<std::uint8_t> parse_user_index(const boost::json::value& json) {
     return static_cast<std::uint8_t>(whole->magnitude);
 }
 
+// The payload as JSON, within the size and nesting caps; the rejection names the cap or the syntax error.
+Validated<boost::json::value> parse_payload_json(std::string_view payload) {
+    if (payload.size() > max_payload_size)
+        return reject(RejectReason::payload_too_large, "payload: " + std::to_string(payload.size()) +
+                                                           " bytes (at most " + std::to_string(max_payload_size) + ")");
+    boost::json::parse_options options;
+    options.max_depth = max_nesting_depth;
+    boost::system::error_code code;
+    boost::json::value json = boost::json::parse(payload, code, {}, options);
+    if (code == boost::json::error::too_deep)
+        return reject(RejectReason::payload_too_large,
+                      "payload: nested deeper than " + std::to_string(max_nesting_depth) + " levels");
+    if (code)
+        return reject(RejectReason::malformed_json, "payload: not JSON (" + code.message() + ")");
+    return json;
+}
+
 // A firmware version as the device reports it: 1..32 printable ASCII characters.
 Validated<std::string> parse_firmware(const boost::json::value& json) {
     const auto* text = json.if_string();
@@ -631,18 +648,7 @@ const Component* Reading::component(std::uint32_t code) const noexcept {
 
 Validated<Reading> Reading::parse(const DeviceId& topic_device, std::string_view payload, Microseconds now,
                                   const ReadingLimits& limits) {
-    if (payload.size() > max_payload_size)
-        return reject(RejectReason::payload_too_large, "payload: " + std::to_string(payload.size()) +
-                                                           " bytes (at most " + std::to_string(max_payload_size) + ")");
-    boost::json::parse_options options;
-    options.max_depth = max_nesting_depth;
-    boost::system::error_code code;
-    const boost::json::value json = boost::json::parse(payload, code, {}, options);
-    if (code == boost::json::error::too_deep)
-        return reject(RejectReason::payload_too_large,
-                      "payload: nested deeper than " + std::to_string(max_nesting_depth) + " levels");
-    if (code)
-        return reject(RejectReason::malformed_json, "payload: not JSON (" + code.message() + ")");
+    const boost::json::value json = CB_TRY(parse_payload_json(payload));
     const auto* root = json.if_object();
     if (root == nullptr)
         return wrong_type("payload", "a JSON object", json);
@@ -699,13 +705,8 @@ Validated<Reading> Reading::parse(const DeviceId& topic_device, std::string_view
 }
 
 std::optional<std::uint64_t> peek_sequence(const DeviceId& topic_device, std::string_view payload) {
-    if (payload.size() > max_payload_size)
-        return std::nullopt;
-    boost::json::parse_options options;
-    options.max_depth = max_nesting_depth;
-    boost::system::error_code code;
-    const boost::json::value json = boost::json::parse(payload, code, {}, options);
-    const auto* root = code ? nullptr : json.if_object();
+    const auto json = parse_payload_json(payload);
+    const auto* root = json ? json.value().if_object() : nullptr;
     if (root == nullptr)
         return std::nullopt;
     const auto* device = root->if_contains("device_id");
