@@ -1,6 +1,38 @@
 #include "daemon/ack_tracker.hpp"
 
+#include <algorithm>
+
 namespace cb {
+
+AckBudget::AckBudget(std::uint32_t rate_per_s)
+    : m_rate(rate_per_s == 0 ? 1.0 : static_cast<double>(rate_per_s)), m_tokens(m_rate) {}
+
+void AckBudget::refill(Clock::time_point now) {
+    if (m_refilled == Clock::time_point{} || now < m_refilled) {
+        m_refilled = now;
+        return;
+    }
+    const double elapsed = std::chrono::duration<double>(now - m_refilled).count();
+    m_tokens = std::min(m_rate, m_tokens + elapsed * m_rate);
+    m_refilled = now;
+}
+
+std::size_t AckBudget::take(Clock::time_point now, std::size_t wanted) {
+    refill(now);
+    const auto granted = std::min(wanted, static_cast<std::size_t>(m_tokens));
+    m_tokens -= static_cast<double>(granted);
+    return granted;
+}
+
+AckBudget::Clock::duration AckBudget::until_next(Clock::time_point now) const {
+    double tokens = m_tokens;
+    if (m_refilled != Clock::time_point{} && now > m_refilled)
+        tokens = std::min(m_rate, tokens + std::chrono::duration<double>(now - m_refilled).count() * m_rate);
+    if (tokens >= 1.0)
+        return Clock::duration::zero();
+    return std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>((1.0 - tokens) / m_rate)) +
+           Clock::duration(1);
+}
 
 std::optional<std::uint64_t> AckTracker::handled(std::string_view device, std::uint64_t sequence, std::uint64_t first) {
     auto it = m_devices.find(device);

@@ -10,6 +10,8 @@
 //   handled 2 3         -> no ack yet: 1 is missing (it may be the reading a crash lost)
 #pragma once
 
+#include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -49,6 +51,32 @@ private:
         std::set<std::uint64_t> beyond;  // handled, above a gap
     };
     std::map<std::string, Progress, std::less<>> m_devices;
+};
+
+// How many acks may be published, as a token bucket (ingest.max_acks_per_s):
+// `rate` per second, up to `rate` saved up. Below the rate every ack leaves at
+// once; above it (a backlog draining from 1000 devices) the acks that wait are
+// coalesced, since a device's ack is a state ("everything through N"): the
+// broker and the gateway then spend their time on readings, not on acks
+// nobody needs. Pure: the caller passes the time.
+class AckBudget {
+public:
+    using Clock = std::chrono::steady_clock;
+
+    explicit AckBudget(std::uint32_t rate_per_s);
+
+    // Takes up to `wanted` acks at `now`; returns how many may be published.
+    std::size_t take(Clock::time_point now, std::size_t wanted);
+
+    // From `now`, how long until one more ack may be published.
+    Clock::duration until_next(Clock::time_point now) const;
+
+private:
+    void refill(Clock::time_point now);
+
+    double m_rate;    // tokens per second
+    double m_tokens;  // available now (at m_refilled)
+    Clock::time_point m_refilled{};
 };
 
 }  // namespace cb

@@ -27,6 +27,7 @@ void read_config(TomlReader& reader, Config& config) {
     std::int64_t max_age_days = config.ingest.max_age.count() / 86400;
     reader.integer("ingest.max_age_days", max_age_days, 1, 3650);
     config.ingest.max_age = std::chrono::seconds(max_age_days * 86400);
+    reader.integer("ingest.max_acks_per_s", config.ingest.max_acks_per_s, 10, 1'000'000);
 }
 
 }  // namespace

@@ -50,6 +50,7 @@ struct Config {
         std::filesystem::path catalog;
         std::uint64_t quota_mb = 0;  // disk quota of the readings store; 0: none
         std::chrono::seconds max_age{std::chrono::hours(24 * 30)};
+        std::uint32_t max_acks_per_s = 2000;  // acks beyond this rate are coalesced (AckBudget)
 
         bool operator==(const Ingest&) const = default;
     } ingest;

@@ -133,7 +133,7 @@ void Daemon::reload() {
 
 void Daemon::apply(const Config& next) {
     if (next.mqtt != m_config.mqtt || next.ingest.quota_mb != m_config.ingest.quota_mb ||
-        next.ingest.max_age != m_config.ingest.max_age)
+        next.ingest.max_age != m_config.ingest.max_age || next.ingest.max_acks_per_s != m_config.ingest.max_acks_per_s)
         m_log.warning(component, "mqtt.* and ingest.* changes take effect at restart");
     if (next.daemon.state_dir != m_config.daemon.state_dir)
         m_log.warning(component, "daemon.state_dir changed to " + next.daemon.state_dir.string() +
@@ -201,6 +201,7 @@ Result<void> Daemon::start_ingest() {
     IngestSettings settings;
     settings.quota_bytes = m_config.ingest.quota_mb * 1024 * 1024;
     settings.limits.max_age = m_config.ingest.max_age;
+    settings.max_acks_per_s = m_config.ingest.max_acks_per_s;
     const auto gateway = devices::GatewayId::parse(m_config.mqtt.client_id);
     if (!gateway)
         return fail(ErrorKind::invalid_input, "mqtt.client_id: " + gateway.error().message());

@@ -30,7 +30,9 @@ IngestService::IngestService(boost::asio::io_context& io, Logger& log, const Dev
       m_presence(presence),
       m_clock(std::move(clock)),
       m_disk_usage(std::move(disk_usage)),
-      m_settings(settings) {}
+      m_settings(settings),
+      m_ack_budget(settings.max_acks_per_s),
+      m_ack_timer(io) {}
 
 Result<void> IngestService::restore(storage::ReadingStore& store) {
     CB_TRY(store.for_each_sequence([this](std::string_view device, std::int64_t sequence) {
@@ -109,13 +111,38 @@ void IngestService::on_message(const mqtt::Message& message) {
 }
 
 void IngestService::submit(storage::NewReading reading) {
-    ++m_in_flight;
+    if (++m_in_flight >= m_settings.max_in_flight && m_receiving) {
+        m_receiving = false;
+        m_link.set_receiving(false);
+    }
     const std::string device = reading.device_id;
     const auto sequence = static_cast<std::uint64_t>(reading.sequence);
     m_committer.submit(std::move(reading), [this, device, sequence](const Result<storage::CommitOutcome>& outcome) {
-        // On the storage thread: hand the outcome back to the loop.
-        boost::asio::post(m_io, [this, device, sequence, outcome] { on_committed(device, sequence, outcome); });
+        // On the storage thread: queue the outcome for the loop; one post
+        // carries the whole batch (a batch's outcomes come one after the other).
+        std::lock_guard lock(m_completed_mutex);
+        m_completed.push_back({device, sequence, outcome});
+        if (!m_completions_posted) {
+            m_completions_posted = true;
+            boost::asio::post(m_io, [this] { on_completions(); });
+        }
     });
+}
+
+void IngestService::on_completions() {
+    std::vector<Completion> completed;
+    {
+        std::lock_guard lock(m_completed_mutex);
+        completed.swap(m_completed);
+        m_completions_posted = false;
+    }
+    for (const auto& completion : completed)
+        on_committed(completion.device, completion.sequence, completion.outcome);
+    if (!m_receiving && m_in_flight <= m_settings.max_in_flight / 2) {
+        m_receiving = true;
+        m_link.set_receiving(true);
+    }
+    flush_acks();
 }
 
 void IngestService::on_committed(const std::string& device, std::uint64_t sequence,
@@ -154,20 +181,35 @@ void IngestService::on_committed(const std::string& device, std::uint64_t sequen
 }
 
 void IngestService::schedule_ack(const std::string& device) {
-    // One ack per device per burst, not per reading: a batch's outcomes are
-    // posted to the loop one after the other, so a flush posted at the first
-    // of them runs after the rest and publishes each device's latest prefix
-    // once (the retained ack is a state; intermediate values add nothing).
-    m_ack_due.insert(device);
-    if (m_ack_flush_posted)
+    // Queued once per device: the retained ack is a state, so a device that
+    // advances again while waiting needs no second ack; flush_acks() publishes
+    // its latest prefix.
+    if (m_ack_due.insert(device).second)
+        m_ack_queue.push_back(device);
+}
+
+void IngestService::flush_acks() {
+    if (m_ack_queue.empty())
         return;
-    m_ack_flush_posted = true;
-    boost::asio::post(m_io, [this] {
-        m_ack_flush_posted = false;
-        for (const auto& due : m_ack_due)
-            if (const auto through = m_acks.acknowledged(due))
-                publish_ack(due, *through);
-        m_ack_due.clear();
+    const auto now = AckBudget::Clock::now();
+    for (auto granted = m_ack_budget.take(now, m_ack_queue.size()); granted > 0; --granted) {
+        const std::string device = std::move(m_ack_queue.front());
+        m_ack_queue.pop_front();
+        m_ack_due.erase(device);
+        if (const auto through = m_acks.acknowledged(device))
+            publish_ack(device, *through);
+    }
+    if (m_ack_queue.empty() || m_ack_timer_armed)
+        return;
+    // Over budget: the rest waits for the bucket, and keeps merging meanwhile.
+    m_ack_timer_armed = true;
+    m_ack_timer.expires_after(
+        std::max(m_ack_budget.until_next(now), AckBudget::Clock::duration(std::chrono::milliseconds(5))));
+    m_ack_timer.async_wait([this](const boost::system::error_code& error) {
+        if (error)
+            return;  // cancelled: the service is going away (restore() re-publishes at the next start)
+        m_ack_timer_armed = false;
+        flush_acks();
     });
 }
 

@@ -7,22 +7,29 @@
 //     -> quota reached? stop here: not stored, not acknowledged; the device
 //        keeps it and resends (nothing stored is ever evicted)
 //     -> placement (ingest_policy.hpp): accepted / quarantined / held / rejected
-//     -> GroupCommitter (storage thread): durable, de-duplicated by (device, seq)
-//     -> back on the loop: AckTracker; if the gap-free prefix advanced, the
-//        retained ack {"seq":N} is published once for the whole burst of
-//        commits (one per device, not per reading); a duplicate re-publishes
-//        the current ack
+//     -> GroupCommitter (storage thread): durable, de-duplicated by (device, seq);
+//        at max_in_flight readings waiting for it, the link stops receiving
+//        (the broker keeps the rest) until half of them are committed
+//     -> back on the loop, a whole batch of outcomes at once: AckTracker; if
+//        the gap-free prefix advanced, the retained ack {"seq":N} is published
+//        once for the batch (one per device, not per reading), within the ack
+//        budget (ingest.max_acks_per_s): acks over it wait, in order, and a
+//        device's waiting acks merge; a duplicate re-publishes the current ack
 //
 // Everything here runs on the io_context thread except the commit itself.
 #pragma once
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
+#include <mutex>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "daemon/ack_tracker.hpp"
 #include "daemon/catalog.hpp"
@@ -48,6 +55,10 @@ struct IngestCounters {
 struct IngestSettings {
     std::uint64_t quota_bytes = 0;  // 0: no quota
     devices::ReadingLimits limits{};
+    std::uint32_t max_acks_per_s = 2000;  // AckBudget rate
+    // Flow control: at this many readings waiting for their commit, the link
+    // stops receiving; it resumes once half of them are committed.
+    std::size_t max_in_flight = 8192;
 };
 
 class IngestService {
@@ -68,13 +79,20 @@ public:
     const IngestCounters& counters() const noexcept { return m_counters; }
     const AckTracker& acks() const noexcept { return m_acks; }
     // Readings submitted and not yet committed, or acks not yet published.
-    std::size_t in_flight() const noexcept { return m_in_flight + (m_ack_flush_posted ? 1 : 0); }
+    std::size_t in_flight() const noexcept { return m_in_flight + m_ack_queue.size(); }
 
 private:
+    struct Completion {
+        std::string device;
+        std::uint64_t sequence = 0;
+        Result<storage::CommitOutcome> outcome;
+    };
     void submit(storage::NewReading reading);
+    void on_completions();
     void on_committed(const std::string& device, std::uint64_t sequence, const Result<storage::CommitOutcome>& outcome);
     void publish_ack(const std::string& device, std::uint64_t sequence);
     void schedule_ack(const std::string& device);
+    void flush_acks();
     std::uint64_t first_sequence(std::string_view device) const;
     bool over_quota();
     void log_once(const std::string& device, const std::string& reason, const std::string& message);
@@ -94,9 +112,18 @@ private:
     std::size_t m_in_flight = 0;
     std::set<std::pair<std::string, std::string>> m_logged;  // (device, reason) already logged
     bool m_quota_reached = false;
-    std::set<std::string, std::less<>> m_ack_due;  // devices whose ack advanced since the last flush
-    bool m_ack_flush_posted = false;
+    // Devices whose ack is due, oldest first (m_ack_due: the same, for lookup).
+    std::deque<std::string> m_ack_queue;
+    std::set<std::string, std::less<>> m_ack_due;
+    AckBudget m_ack_budget;
+    boost::asio::steady_timer m_ack_timer;
+    bool m_ack_timer_armed = false;
+    // Outcomes from the storage thread, handed to the loop one batch at a time.
+    std::mutex m_completed_mutex;
+    std::vector<Completion> m_completed;
+    bool m_completions_posted = false;
     bool m_storage_failing = false;
+    bool m_receiving = true;  // what we last asked of m_link.set_receiving()
     devices::Microseconds m_quota_checked_at{};
 };
 

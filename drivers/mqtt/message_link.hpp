@@ -25,6 +25,11 @@ public:
     // gateway publishes (acknowledgements, status) is retained state, where
     // the latest value supersedes the others.
     virtual void publish(std::string_view topic, std::string_view payload, Qos qos, Retain retain) = 0;
+
+    // Flow control. While off, incoming messages are not read: they wait in
+    // the socket, then in the broker's queue for our session (TCP does the
+    // rest), so a consumer that falls behind holds a bounded amount in memory.
+    virtual void set_receiving(bool on) = 0;
 };
 
 }  // namespace cb::mqtt

@@ -81,6 +81,7 @@ public:
     void stop();
 
     void publish(std::string_view topic, std::string_view payload, Qos qos, Retain retain) override;
+    void set_receiving(bool on) override;
 
     bool connected() const noexcept { return m_state == State::connected; }
 
@@ -95,6 +96,7 @@ private:
     void on_socket_connected(int result_code);
     void watch_socket();
     void wait_readable();
+    void read_available();
     void wait_writable_if_needed();
     void run_misc();
     void connection_lost(const std::string& reason);
@@ -116,6 +118,9 @@ private:
     std::thread m_connector;
     boost::asio::posix::stream_descriptor m_socket;
     bool m_write_pending = false;
+    bool m_receiving = true;         // set_receiving()
+    bool m_read_paused = false;      // a read was skipped while not receiving
+    std::uint64_t m_connection = 0;  // incremented by release_socket(): stale handlers check it
     boost::asio::steady_timer m_misc_timer;
     boost::asio::steady_timer m_reconnect_timer;
     std::chrono::milliseconds m_backoff;

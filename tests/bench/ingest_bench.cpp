@@ -68,13 +68,13 @@ struct Options {
     int latency_seconds = 20;
     int inflight = 20;  // broker max_inflight_messages (the shipped value)
     bool keep = false;
-    bool tcp_nodelay = false;  // set_tcp_nodelay in the broker, TCP_NODELAY in the driver's devices
+    bool nagle = false;  // the driver's latency devices without TCP_NODELAY
 };
 
 [[noreturn]] void usage(const std::string& problem) {
     std::cerr << "bench-ingest-driver: " << problem
               << "\nusage: bench-ingest-driver [--devices N] [--backlog N] [--latency-rate R] [--latency-seconds S]"
-                 " [--inflight N] [--tcp-nodelay] [--keep]\n";
+                 " [--inflight N] [--nagle] [--keep]\n";
     std::exit(2);
 }
 
@@ -86,8 +86,8 @@ Options parse_options(int argc, char** argv) {
             options.keep = true;
             continue;
         }
-        if (name == "--tcp-nodelay") {
-            options.tcp_nodelay = true;
+        if (name == "--nagle") {
+            options.nagle = true;
             continue;
         }
         if (i + 1 >= argc)
@@ -237,8 +237,6 @@ std::unique_ptr<Process> start_broker(const fs::path& work, const fs::path& pki,
     std::string config = cb::test::read_file(fs::path(CAREBRIDGE_SOURCE_DIR) / "config/mosquitto/carebridge.conf.in");
     replace_line(config, "max_queued_messages ", "max_queued_messages " + std::to_string(options.backlog * 2));
     replace_line(config, "max_inflight_messages ", "max_inflight_messages " + std::to_string(options.inflight));
-    if (options.tcp_nodelay)
-        config += "\nset_tcp_nodelay true\n";
     replace_all(config, "@PORT@", std::to_string(port));
     replace_all(config, "@PKI_DIR@", pki.string());
     replace_all(config, "@ACL_FILE@", (fs::path(CAREBRIDGE_SOURCE_DIR) / "config/mosquitto/carebridge.acl").string());
@@ -460,7 +458,7 @@ using LatencyDevices = std::vector<std::unique_ptr<LatencyDevice>>;
 // Connects the driver's devices (persistent sessions, as devices do) and
 // returns once each is subscribed to its ack topic.
 LatencyDevices connect_devices(const fs::path& pki, std::uint16_t port, const std::vector<std::string>& ids,
-                               bool tcp_nodelay) {
+                               bool nagle) {
     LatencyDevices devices;
     for (const auto& id : ids) {
         auto device = std::make_unique<LatencyDevice>();
@@ -471,7 +469,7 @@ LatencyDevices connect_devices(const fs::path& pki, std::uint16_t port, const st
         mosquitto_publish_callback_set(device->client, on_publish);
         mosquitto_message_callback_set(device->client, on_message);
         mosquitto_max_inflight_messages_set(device->client, 0);
-        if (tcp_nodelay)
+        if (!nagle)
             mosquitto_int_option(device->client, MOSQ_OPT_TCP_NODELAY, 1);
         const auto cert = pki / "devices" / (id + ".crt");
         const auto key = pki / "devices" / (id + ".key");
@@ -654,7 +652,7 @@ int run(const Options& options) {
     const int backlog = per_device * options.devices;
     say("broker: mosquitto " + std::to_string(port) + ", max_queued_messages " + std::to_string(options.backlog * 2) +
         ", max_inflight_messages " + std::to_string(options.inflight) +
-        (options.tcp_nodelay ? ", set_tcp_nodelay true" : ""));
+        (options.nagle ? ", latency devices without TCP_NODELAY" : ""));
 
     // session: carebridged subscribes with its persistent session, idles.
     gateway.start();
@@ -669,7 +667,7 @@ int run(const Options& options) {
     // daemon stores and acknowledges in arrival order and its MQTT client
     // sends in order, so once lat-1 holds its ack, every ack of the backlog
     // has reached the broker (which keeps it for its offline device).
-    auto probes = connect_devices(pki, port, latency_devices, options.tcp_nodelay);
+    auto probes = connect_devices(pki, port, latency_devices, options.nagle);
     publish_reading(*probes.front());
     for (const auto deadline = Clock::now() + 30s; probes.front()->broker_acks.load() == 0;) {
         if (Clock::now() > deadline)

@@ -17,9 +17,17 @@ public:
         mqtt::Retain retain;
     };
     std::vector<Published> published;
+    bool receiving = true;
+    int pauses = 0;  // times set_receiving(false) turned receiving off
 
     void publish(std::string_view topic, std::string_view payload, mqtt::Qos qos, mqtt::Retain retain) override {
         published.push_back({std::string(topic), std::string(payload), qos, retain});
+    }
+
+    void set_receiving(bool on) override {
+        if (receiving && !on)
+            ++pauses;
+        receiving = on;
     }
 
     // "topic payload" of every publication, for compact assertions.

@@ -292,3 +292,68 @@ TEST_CASE("ingest: a burst is acknowledged with increasing acks ending at its la
     }
     CHECK(f.ingest->counters().stored == 200);
 }
+
+TEST_CASE("ack budget: grants up to the rate at once, then one per 1/rate, never more than saved up") {
+    using namespace std::chrono_literals;
+    cb::AckBudget budget(100);  // 100 per second, 100 saved up at most
+    const cb::AckBudget::Clock::time_point t0 = cb::AckBudget::Clock::time_point{} + 1h;
+    CHECK(budget.take(t0, 150) == 100U);
+    CHECK(budget.take(t0, 1) == 0U);
+    CHECK(budget.until_next(t0) > 9ms);
+    CHECK(budget.until_next(t0) <= 11ms);
+    CHECK(budget.take(t0 + 50ms, 10) == 5U);
+    // A long pause saves up no more than one second's worth.
+    CHECK(budget.take(t0 + 1h, 1000) == 100U);
+    // A clock that goes back grants nothing new and does not underflow.
+    CHECK(budget.take(t0, 1) == 0U);
+    CHECK(budget.take(t0 + 10ms, 1) == 1U);
+}
+
+TEST_CASE("ingest: over the ack budget, waiting acks are merged and every device still gets its last one") {
+    cb::IngestSettings settings;
+    settings.max_acks_per_s = 10;
+    Fixture f(settings);
+    const int devices = 15;
+    f.io.restart();
+    auto guard = boost::asio::make_work_guard(f.io);
+    // Three rounds: each device's readings 1, 2, 3, committed round by round.
+    for (std::uint64_t seq = 1; seq <= 3; ++seq) {
+        for (int d = 1; d <= devices; ++d) {
+            const std::string device = "cuff-" + std::to_string(d);
+            f.ingest->on_message({topic(device), bp(device, seq)});
+        }
+        while (f.ingest->counters().stored < seq * devices)
+            f.io.run_one();
+    }
+    while (f.ingest->in_flight() > 0)
+        f.io.run_one();
+    CHECK(f.ingest->counters().stored == 45U);
+    // Each device's last published ack is 3, and fewer acks than advances
+    // were published: the budget (10, plus what refilled) merged the rest.
+    std::map<std::string, std::string> last;
+    for (const auto& p : f.link.published)
+        last[p.topic] = p.payload;
+    CHECK(last.size() == static_cast<std::size_t>(devices));
+    for (const auto& [ack_topic, payload] : last)
+        CHECK(payload == R"({"seq":3})");
+    CHECK(f.link.published.size() < 45U);
+}
+
+TEST_CASE("ingest: the link stops receiving at max_in_flight uncommitted readings and resumes at half") {
+    cb::IngestSettings settings;
+    settings.max_in_flight = 16;
+    Fixture f(settings);
+    f.io.restart();
+    auto guard = boost::asio::make_work_guard(f.io);
+    for (std::uint64_t seq = 1; seq <= 15; ++seq)
+        f.ingest->on_message({topic("cuff-1"), bp("cuff-1", seq)});
+    CHECK(f.link.receiving);  // 15 waiting: below the limit (commits only complete on the loop)
+    f.ingest->on_message({topic("cuff-1"), bp("cuff-1", 16)});
+    CHECK_FALSE(f.link.receiving);
+    CHECK(f.link.pauses == 1);
+    while (f.ingest->in_flight() > 0)
+        f.io.run_one();
+    CHECK(f.link.receiving);
+    CHECK(f.ingest->counters().stored == 16U);
+    CHECK(f.link.published.back().payload == R"({"seq":16})");
+}
