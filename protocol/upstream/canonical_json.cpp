@@ -1,0 +1,222 @@
+#include "protocol/upstream/canonical_json.hpp"
+
+#include <algorithm>
+#include <array>
+#include <boost/json/array.hpp>
+#include <boost/json/object.hpp>
+#include <boost/json/string.hpp>
+#include <cassert>
+#include <charconv>
+#include <cmath>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace cb::upstream {
+namespace {
+
+// Decodes `text` as UTF-8 into code points; false if it is not well-formed
+// (overlong forms, surrogates, values over U+10FFFF, truncation).
+bool decode_utf8(std::string_view text, std::vector<char32_t>& out) {
+    out.clear();
+    std::size_t i = 0;
+    while (i < text.size()) {
+        const auto byte = static_cast<unsigned char>(text[i]);
+        char32_t code = 0;
+        std::size_t length = 0;
+        char32_t minimum = 0;
+        if (byte < 0x80) {
+            out.push_back(byte);
+            ++i;
+            continue;
+        }
+        if ((byte & 0xE0) == 0xC0) {
+            code = byte & 0x1FU;
+            length = 2;
+            minimum = 0x80;
+        } else if ((byte & 0xF0) == 0xE0) {
+            code = byte & 0x0FU;
+            length = 3;
+            minimum = 0x800;
+        } else if ((byte & 0xF8) == 0xF0) {
+            code = byte & 0x07U;
+            length = 4;
+            minimum = 0x10000;
+        } else {
+            return false;
+        }
+        if (text.size() - i < length)
+            return false;
+        for (std::size_t k = 1; k < length; ++k) {
+            const auto next = static_cast<unsigned char>(text[i + k]);
+            if ((next & 0xC0) != 0x80)
+                return false;
+            code = (code << 6) | (next & 0x3FU);
+        }
+        if (code < minimum || code > 0x10FFFF || (code >= 0xD800 && code <= 0xDFFF))
+            return false;
+        out.push_back(code);
+        i += length;
+    }
+    return true;
+}
+
+Result<void> write_string(std::string_view text, std::string& out) {
+    std::vector<char32_t> ignored;
+    if (!decode_utf8(text, ignored))
+        return fail(ErrorKind::invalid_input, "canonical JSON: a string is not valid UTF-8");
+    static constexpr std::string_view hex = "0123456789abcdef";
+    out += '"';
+    for (const char c : text) {
+        const auto byte = static_cast<unsigned char>(c);
+        switch (byte) {
+            case '"': out += "\\\""; break;
+            case '\\': out += "\\\\"; break;
+            case 0x08: out += "\\b"; break;
+            case 0x09: out += "\\t"; break;
+            case 0x0A: out += "\\n"; break;
+            case 0x0C: out += "\\f"; break;
+            case 0x0D: out += "\\r"; break;
+            default:
+                if (byte < 0x20) {
+                    out += "\\u00";
+                    out += hex[byte >> 4];
+                    out += hex[byte & 0x0F];
+                } else {
+                    out += c;
+                }
+        }
+    }
+    out += '"';
+    return {};
+}
+
+// The UTF-16 code units of a valid UTF-8 string: the sort key of RFC 8785 §3.2.3.
+std::u16string utf16_key(std::string_view name) {
+    std::vector<char32_t> points;
+    [[maybe_unused]] const bool valid = decode_utf8(name, points);
+    assert(valid);  // checked by write_string before sorting
+    std::u16string out;
+    for (const char32_t point : points) {
+        if (point < 0x10000) {
+            out += static_cast<char16_t>(point);
+        } else {
+            const char32_t offset = point - 0x10000;
+            out += static_cast<char16_t>(0xD800 + (offset >> 10));
+            out += static_cast<char16_t>(0xDC00 + (offset & 0x3FF));
+        }
+    }
+    return out;
+}
+
+Result<void> write_number(double value, std::string& out) {
+    if (!std::isfinite(value))
+        return fail(ErrorKind::invalid_input, "canonical JSON: a number is not finite");
+    out += ecmascript_number(value);
+    return {};
+}
+
+Result<void> write_value(const boost::json::value& value, std::size_t depth, std::string& out) {
+    switch (value.kind()) {
+        case boost::json::kind::null: out += "null"; return {};
+        case boost::json::kind::bool_: out += value.get_bool() ? "true" : "false"; return {};
+        case boost::json::kind::int64: return write_number(static_cast<double>(value.get_int64()), out);
+        case boost::json::kind::uint64: return write_number(static_cast<double>(value.get_uint64()), out);
+        case boost::json::kind::double_: return write_number(value.get_double(), out);
+        case boost::json::kind::string: return write_string(value.get_string(), out);
+        case boost::json::kind::array: {
+            if (depth >= max_canonical_depth)
+                return fail(ErrorKind::limit_exceeded,
+                            "canonical JSON: nested deeper than " + std::to_string(max_canonical_depth) + " levels");
+            out += '[';
+            bool first = true;
+            for (const auto& element : value.get_array()) {
+                if (!first)
+                    out += ',';
+                first = false;
+                CB_TRY(write_value(element, depth + 1, out));
+            }
+            out += ']';
+            return {};
+        }
+        case boost::json::kind::object: {
+            if (depth >= max_canonical_depth)
+                return fail(ErrorKind::limit_exceeded,
+                            "canonical JSON: nested deeper than " + std::to_string(max_canonical_depth) + " levels");
+            const auto& object = value.get_object();
+            std::vector<std::pair<std::u16string, const boost::json::key_value_pair*>> members;
+            members.reserve(object.size());
+            for (const auto& member : object) {
+                std::vector<char32_t> ignored;
+                if (!decode_utf8(member.key(), ignored))
+                    return fail(ErrorKind::invalid_input, "canonical JSON: a member name is not valid UTF-8");
+                members.emplace_back(utf16_key(member.key()), &member);
+            }
+            std::sort(members.begin(), members.end(),
+                      [](const auto& left, const auto& right) { return left.first < right.first; });
+            out += '{';
+            bool first = true;
+            for (const auto& [key, member] : members) {
+                if (!first)
+                    out += ',';
+                first = false;
+                CB_TRY(write_string(member->key(), out));
+                out += ':';
+                CB_TRY(write_value(member->value(), depth + 1, out));
+            }
+            out += '}';
+            return {};
+        }
+    }
+    return fail(ErrorKind::internal, "canonical JSON: unknown value kind");
+}
+
+}  // namespace
+
+std::string ecmascript_number(double value) {
+    assert(std::isfinite(value));
+    if (value == 0)
+        return "0";  // +0 and -0 alike
+    if (value < 0)
+        return "-" + ecmascript_number(-value);
+
+    // Shortest round-trip digits in scientific form: "d[.ddd]e[+-]XX".
+    std::array<char, 64> buffer{};
+    const auto result =
+        std::to_chars(buffer.data(), buffer.data() + buffer.size(), value, std::chars_format::scientific);
+    const std::string_view text(buffer.data(), static_cast<std::size_t>(result.ptr - buffer.data()));
+    const std::size_t e_at = text.find('e');
+    std::string digits;
+    for (const char c : text.substr(0, e_at))
+        if (c != '.')
+            digits += c;
+    int exponent = 0;
+    const std::string_view exponent_text = text.substr(e_at + 1);
+    const char* begin = exponent_text.data() + (exponent_text.front() == '+' ? 1 : 0);
+    std::from_chars(begin, exponent_text.data() + exponent_text.size(), exponent);
+
+    // ECMA-262 Number::toString with k digits and n = exponent + 1, so that
+    // value = digits x 10^(n - k).
+    const int k = static_cast<int>(digits.size());
+    const int n = exponent + 1;
+    if (k <= n && n <= 21)
+        return digits + std::string(static_cast<std::size_t>(n - k), '0');
+    if (0 < n && n <= 21)
+        return digits.substr(0, static_cast<std::size_t>(n)) + "." + digits.substr(static_cast<std::size_t>(n));
+    if (-6 < n && n <= 0)
+        return "0." + std::string(static_cast<std::size_t>(-n), '0') + digits;
+    const int shown = n - 1;
+    const std::string sign = shown < 0 ? "-" : "+";
+    const std::string magnitude = std::to_string(shown < 0 ? -shown : shown);
+    if (k == 1)
+        return digits + "e" + sign + magnitude;
+    return digits.substr(0, 1) + "." + digits.substr(1) + "e" + sign + magnitude;
+}
+
+Result<std::string> canonicalize(const boost::json::value& value) {
+    std::string out;
+    CB_TRY(write_value(value, 0, out));
+    return out;
+}
+
+}  // namespace cb::upstream

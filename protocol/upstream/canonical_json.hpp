@@ -1,0 +1,43 @@
+// RFC 8785 JSON Canonicalization Scheme (JCS) of a Boost.JSON value: the
+// byte string that the bundle signature covers (docs/upstream.md §4).
+//
+//   | JSON part | canonical form (RFC 8785 §3.2)                                   |
+//   |-----------|------------------------------------------------------------------|
+//   | whitespace| none between tokens                                              |
+//   | literals  | true, false, null                                                |
+//   | strings   | UTF-8; escaped: '"' and '\' as \" \\, U+0008/0009/000A/000C/000D |
+//   |           | as \b \t \n \f \r, other U+0000..U+001F as \u00xx (lowercase hex);|
+//   |           | everything else, '/' and non-ASCII included, as is              |
+//   | numbers   | the ECMAScript Number.prototype.toString form of the IEEE 754    |
+//   |           | double (ECMA-262 §6.1.6.1.20): shortest round-trip digits, plain |
+//   |           | notation for 1e-6 <= |x| < 1e21, else d.ddde+N / d.ddde-N; -0 is |
+//   |           | "0". Integers (int64/uint64) are first converted to double, as   |
+//   |           | I-JSON requires (so 2^53+1 prints as 9007199254740992)           |
+//   | objects   | members sorted by their names as arrays of UTF-16 code units     |
+//   | arrays    | in order                                                         |
+//
+// Refused (ErrorKind::invalid_input): strings or names that are not valid
+// UTF-8, and non-finite numbers. Over max_canonical_depth nested containers:
+// ErrorKind::limit_exceeded. Duplicate names cannot occur: a Boost.JSON object
+// has unique keys (when parsing, Boost.JSON 1.81 keeps one of the duplicates,
+// and the signature covers the value as parsed).
+#pragma once
+
+#include <boost/json/value.hpp>
+#include <cstddef>
+#include <string>
+
+#include "protocol/result.hpp"
+
+namespace cb::upstream {
+
+inline constexpr std::size_t max_canonical_depth = 64;
+
+// The canonical text of `value` (table above).
+Result<std::string> canonicalize(const boost::json::value& value);
+
+// ECMAScript Number::toString of a finite double ("1e+21", "0.000001", "1e-7",
+// "123.456", "-0" -> "0"). Asserts that `value` is finite.
+std::string ecmascript_number(double value);
+
+}  // namespace cb::upstream

@@ -1,0 +1,286 @@
+// The Signer backends against real files and a real PKCS#11 module
+// (SoftHSM2 with its own token directory), with the test PKI of
+// scripts/test-pki (section facility), and an independent check of the JWS by
+// python3-jwcrypto (tests/support/verify_jws.py).
+#include <sys/stat.h>
+
+#include <catch2/catch.hpp>
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <string>
+
+#include "drivers/signing/signer.hpp"
+#include "protocol/upstream/canonical_json.hpp"
+#include "protocol/upstream/fhir_bundle.hpp"
+#include "tests/support/pki.hpp"
+#include "tests/support/process.hpp"
+#include "tests/support/temp_dir.hpp"
+
+using namespace cb::signing;
+namespace fs = std::filesystem;
+namespace upstream = cb::upstream;
+
+namespace {
+
+// The test PKI is issued at test time by the real clock, so signatures are made
+// and verified at the real time too.
+cb::devices::Microseconds now() {
+    return std::chrono::time_point_cast<std::chrono::microseconds>(std::chrono::system_clock::now());
+}
+constexpr const char* softhsm_module = "/usr/lib/softhsm/libsofthsm2.so";
+
+struct Fixture {
+    cb::test::TempDir dir;
+    cb::test::TestPki pki{CAREBRIDGE_SOURCE_DIR, dir / "pki", {}};
+
+    fs::path facility(const std::string& name) const { return pki.directory() / "facility" / name; }
+    fs::path ca() const { return pki.directory() / "facility-ca.crt"; }
+};
+
+Fixture& fixture() {
+    static Fixture instance;
+    return instance;
+}
+
+std::string file_text(const fs::path& path) {
+    return cb::test::read_file(path);
+}
+
+// A bundle of one weight reading, signed by `signer`.
+boost::json::object signed_bundle(Signer& signer) {
+    upstream::BundleInput input{
+        cb::devices::DeviceId::parse("scale-7").value(),
+        std::nullopt,
+        "",
+        "BF-600",
+        3,
+        upstream::StoredReading::parse(R"({"type":"body_weight","time_us":1795338000000000,"offset_min":60,)"
+                                       R"("values":[{"code":188736,"value":80.25,"unit":"kg"}],"user_index":255})")
+            .value(),
+        "idpe-1",
+        std::nullopt,
+        std::nullopt};
+    auto bundle = upstream::build_bundle(input).value();
+    const auto done = upstream::sign_bundle(
+        bundle, signature_request(signer, now(), "urn:oid:1.2.250.1.71.4.2.2", "750000000"), sign_function(signer));
+    if (!done)
+        FAIL(done.error().message());
+    return bundle;
+}
+
+void check_verifies(const boost::json::object& bundle, upstream::JwsAlgorithm algorithm) {
+    const auto anchors = upstream::TrustAnchors::from_pem(file_text(fixture().ca())).value();
+    const auto verified = upstream::verify_bundle_signature_value(boost::json::value(bundle), anchors, now());
+    if (!verified)
+        FAIL(verified.error().message);
+    CHECK(verified->algorithm == algorithm);
+    CHECK(verified->signer == "CN=carebridge test facility");
+}
+
+// The key file's base64 lines: none may appear in an error message.
+void check_no_key_material(const std::string& message, const fs::path& key) {
+    CHECK(message.find("PRIVATE KEY") == std::string::npos);
+    std::istringstream lines(file_text(key));
+    std::string line;
+    while (std::getline(lines, line))
+        if (line.size() > 16 && line.rfind("-----", 0) != 0)
+            CHECK(message.find(line.substr(0, 16)) == std::string::npos);
+}
+
+fs::path copy_with_mode(const fs::path& from, const fs::path& to, fs::perms mode) {
+    fs::copy_file(from, to, fs::copy_options::overwrite_existing);
+    fs::permissions(to, mode);
+    return to;
+}
+
+// A SoftHSM2 token with the facility keys imported, in its own directory.
+struct Token {
+    fs::path pin_file;
+    std::string pin;
+
+    static const Token& get() {
+        static const Token token = make();
+        return token;
+    }
+
+private:
+    static void run(const std::vector<std::string>& argv) {
+        const auto result = cb::test::run_command(argv);
+        if (!result.status.exited || result.status.code != 0)
+            throw std::runtime_error(argv[0] + " " + argv[1] + " failed:\n" + result.output);
+    }
+    static Token make() {
+        const fs::path root = fixture().dir / "softhsm";
+        fs::create_directories(root / "tokens");
+        {
+            std::ofstream config(root / "softhsm2.conf");
+            config << "directories.tokendir = " << (root / "tokens").string() << "\nobjectstore.backend = file\n"
+                   << "log.level = ERROR\n";
+        }
+        ::setenv("SOFTHSM2_CONF", (root / "softhsm2.conf").c_str(), 1);
+        std::random_device random;
+        Token token;
+        token.pin = std::to_string(100000 + random() % 900000);
+        token.pin_file = root / "pin";
+        {
+            std::ofstream out(token.pin_file);
+            out << token.pin << "\n";
+        }
+        fs::permissions(token.pin_file, fs::perms::owner_read | fs::perms::owner_write);
+        run({"/usr/bin/softhsm2-util", "--init-token", "--free", "--label", "carebridge-test", "--so-pin",
+             token.pin + "0", "--pin", token.pin});
+        run({"/usr/bin/softhsm2-util", "--import", fixture().facility("ec.key").string(), "--token", "carebridge-test",
+             "--label", "facility-ec", "--id", "01", "--pin", token.pin});
+        run({"/usr/bin/softhsm2-util", "--import", fixture().facility("rsa.key").string(), "--token", "carebridge-test",
+             "--label", "facility-rsa", "--id", "02", "--pin", token.pin});
+        return token;
+    }
+};
+
+Pkcs11SignerConfig pkcs11_config(const std::string& key_label) {
+    return Pkcs11SignerConfig{softhsm_module,
+                              "carebridge-test",
+                              key_label,
+                              "",
+                              Token::get().pin_file,
+                              "",
+                              fixture().facility(key_label == "facility-ec" ? "ec.crt" : "rsa.crt")};
+}
+
+}  // namespace
+
+TEST_CASE("a PEM key file wider than 0600 is refused, naming the path only") {
+    const fs::path key = copy_with_mode(fixture().facility("ec.key"), fixture().dir / "wide.key",
+                                        fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read);
+    const auto signer = open_pem_signer({key, fixture().facility("ec.crt")});
+    REQUIRE_FALSE(signer.has_value());
+    CHECK(signer.error().kind() == cb::ErrorKind::invalid_input);
+    CHECK(signer.error().message() == "key file " + key.string() + ": mode 0640 is wider than 0600; chmod 600 it");
+    check_no_key_material(signer.error().message(), key);
+
+    const fs::path world = copy_with_mode(fixture().facility("ec.key"), fixture().dir / "world.key",
+                                          fs::perms::owner_read | fs::perms::others_read);
+    CHECK_FALSE(open_pem_signer({world, fixture().facility("ec.crt")}).has_value());
+    const fs::path read_only =
+        copy_with_mode(fixture().facility("ec.key"), fixture().dir / "readonly.key", fs::perms::owner_read);
+    CHECK(open_pem_signer({read_only, fixture().facility("ec.crt")}).has_value());
+}
+
+TEST_CASE("a PEM EC key signs ES256 bundles that verify") {
+    auto signer = open_pem_signer({fixture().facility("ec.key"), fixture().facility("ec.crt")});
+    if (!signer)
+        FAIL(signer.error().message());
+    CHECK((*signer)->algorithm() == upstream::JwsAlgorithm::es256);
+    REQUIRE((*signer)->certificate_chain().size() == 1);
+    check_verifies(signed_bundle(**signer), upstream::JwsAlgorithm::es256);
+}
+
+TEST_CASE("a PEM RSA key signs RS256 bundles that verify") {
+    auto signer = open_pem_signer({fixture().facility("rsa.key"), fixture().facility("rsa.crt")});
+    if (!signer)
+        FAIL(signer.error().message());
+    CHECK((*signer)->algorithm() == upstream::JwsAlgorithm::rs256);
+    check_verifies(signed_bundle(**signer), upstream::JwsAlgorithm::rs256);
+}
+
+TEST_CASE("a PEM key that does not match its certificate is refused without its bytes") {
+    const auto signer = open_pem_signer({fixture().facility("ec.key"), fixture().facility("rogue-ec.crt")});
+    REQUIRE_FALSE(signer.has_value());
+    CHECK(signer.error().message().find("does not match the certificate") != std::string::npos);
+    check_no_key_material(signer.error().message(), fixture().facility("ec.key"));
+
+    const fs::path not_a_key = fixture().dir.write("garbage.key", "-----BEGIN PRIVATE KEY-----\nAAAA\n");
+    fs::permissions(not_a_key, fs::perms::owner_read | fs::perms::owner_write);
+    const auto garbage = open_pem_signer({not_a_key, fixture().facility("ec.crt")});
+    REQUIRE_FALSE(garbage.has_value());
+    CHECK(garbage.error().message() == "key file " + not_a_key.string() + ": not an unencrypted PEM private key");
+}
+
+TEST_CASE("a SoftHSM2 EC key signs ES256 bundles that verify") {
+    auto signer = open_pkcs11_signer(pkcs11_config("facility-ec"));
+    if (!signer)
+        FAIL(signer.error().message());
+    CHECK((*signer)->algorithm() == upstream::JwsAlgorithm::es256);
+    check_verifies(signed_bundle(**signer), upstream::JwsAlgorithm::es256);
+}
+
+TEST_CASE("a SoftHSM2 RSA key signs RS256 bundles that verify") {
+    auto config = pkcs11_config("facility-rsa");
+    config.key_label.clear();
+    config.key_id_hex = "02";
+    auto signer = open_pkcs11_signer(config);
+    if (!signer)
+        FAIL(signer.error().message());
+    CHECK((*signer)->algorithm() == upstream::JwsAlgorithm::rs256);
+    check_verifies(signed_bundle(**signer), upstream::JwsAlgorithm::rs256);
+}
+
+TEST_CASE("PKCS#11 errors name the token and key, never the PIN") {
+    auto wrong_pin = pkcs11_config("facility-ec");
+    const std::string bad_pin = Token::get().pin == "111111" ? "222222" : "111111";
+    ::setenv("CAREBRIDGE_TEST_PIN", bad_pin.c_str(), 1);
+    wrong_pin.pin_file.clear();
+    wrong_pin.pin_env = "CAREBRIDGE_TEST_PIN";
+    const auto refused = open_pkcs11_signer(wrong_pin);
+    REQUIRE_FALSE(refused.has_value());
+    CHECK(refused.error().message() == "PKCS#11 token \"carebridge-test\": login failed (CKR_PIN_INCORRECT)");
+    CHECK(refused.error().message().find(bad_pin) == std::string::npos);
+
+    auto no_key = pkcs11_config("facility-ec");
+    no_key.key_label = "absent";
+    const auto missing = open_pkcs11_signer(no_key);
+    REQUIRE_FALSE(missing.has_value());
+    CHECK(missing.error().message() == "PKCS#11 token \"carebridge-test\": no private key \"absent\"");
+    CHECK(missing.error().message().find(Token::get().pin) == std::string::npos);
+
+    auto no_token = pkcs11_config("facility-ec");
+    no_token.token_label = "elsewhere";
+    const auto absent = open_pkcs11_signer(no_token);
+    REQUIRE_FALSE(absent.has_value());
+    CHECK(absent.error().kind() == cb::ErrorKind::unavailable);
+
+    auto wide_pin = pkcs11_config("facility-ec");
+    wide_pin.pin_file = copy_with_mode(Token::get().pin_file, fixture().dir / "wide-pin",
+                                       fs::perms::owner_read | fs::perms::owner_write | fs::perms::others_read);
+    const auto wide = open_pkcs11_signer(wide_pin);
+    REQUIRE_FALSE(wide.has_value());
+    CHECK(wide.error().message().find("is wider than 0600") != std::string::npos);
+    CHECK(wide.error().message().find(Token::get().pin) == std::string::npos);
+
+    auto mismatched = pkcs11_config("facility-ec");
+    mismatched.certificate_chain_file = fixture().facility("rogue-ec.crt");
+    const auto mismatch = open_pkcs11_signer(mismatched);
+    REQUIRE_FALSE(mismatch.has_value());
+    CHECK(mismatch.error().message().find("does not match the certificate") != std::string::npos);
+}
+
+TEST_CASE("python3-jwcrypto verifies our JWS (an independent implementation)") {
+    const fs::path script = fs::path(CAREBRIDGE_SOURCE_DIR) / "tests" / "support" / "verify_jws.py";
+    for (const std::string name : {"ec", "rsa"}) {
+        INFO(name);
+        auto signer = open_pem_signer({fixture().facility(name + ".key"), fixture().facility(name + ".crt")});
+        REQUIRE(signer.has_value());
+        const fs::path bundle_file =
+            fixture().dir.write("bundle-" + name + ".json", upstream::canonicalize(signed_bundle(**signer)).value());
+        // Debian's interpreter: python3-jwcrypto is a Debian package (scripts/install-deps).
+        const auto result =
+            cb::test::run_command({"/usr/bin/python3", script.string(), bundle_file.string(), fixture().ca().string()});
+        INFO(result.output);
+        REQUIRE(result.status.exited);
+        if (result.status.code == 2)
+            FAIL("python3-jwcrypto is missing: run scripts/install-deps\n" << result.output);
+        CHECK(result.status.code == 0);
+        CHECK(result.output.find(name == "ec" ? "verified ES256" : "verified RS256") != std::string::npos);
+
+        // And it refuses a tampered copy.
+        std::string tampered = file_text(bundle_file);
+        tampered.replace(tampered.find("80.25"), 5, "80.26");
+        const fs::path tampered_file = fixture().dir.write("tampered-" + name + ".json", tampered);
+        const auto refused = cb::test::run_command(
+            {"/usr/bin/python3", script.string(), tampered_file.string(), fixture().ca().string()});
+        CHECK(refused.status.code == 1);
+    }
+}

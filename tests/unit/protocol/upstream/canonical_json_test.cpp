@@ -1,0 +1,119 @@
+// RFC 8785 test vectors: §3.2.2 (structures), §3.2.3 (sorting) and Appendix B
+// (numbers, as IEEE 754 bit patterns).
+#include "protocol/upstream/canonical_json.hpp"
+
+#include <boost/json/parse.hpp>
+#include <catch2/catch.hpp>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+
+using namespace cb::upstream;
+
+namespace {
+double from_bits(std::uint64_t bits) {
+    double value = 0;
+    std::memcpy(&value, &bits, sizeof value);
+    return value;
+}
+std::string canonical(const std::string& json) {
+    return canonicalize(boost::json::parse(json)).value();
+}
+}  // namespace
+
+TEST_CASE("JCS serializes numbers as ECMAScript does (RFC 8785 Appendix B)") {
+    const std::pair<std::uint64_t, const char*> vectors[] = {
+        {0x0000000000000000, "0"},
+        {0x8000000000000000, "0"},
+        {0x0000000000000001, "5e-324"},
+        {0x8000000000000001, "-5e-324"},
+        {0x7fefffffffffffff, "1.7976931348623157e+308"},
+        {0xffefffffffffffff, "-1.7976931348623157e+308"},
+        {0x4340000000000000, "9007199254740992"},
+        {0xc340000000000000, "-9007199254740992"},
+        {0x4430000000000000, "295147905179352830000"},
+        {0x44b52d02c7e14af5, "9.999999999999997e+22"},
+        {0x44b52d02c7e14af6, "1e+23"},
+        {0x44b52d02c7e14af7, "1.0000000000000001e+23"},
+        {0x444b1ae4d6e2ef4e, "999999999999999700000"},
+        {0x444b1ae4d6e2ef4f, "999999999999999900000"},
+        {0x444b1ae4d6e2ef50, "1e+21"},
+        {0x3eb0c6f7a0b5ed8c, "9.999999999999997e-7"},
+        {0x3eb0c6f7a0b5ed8d, "0.000001"},
+        {0x41b3de4355555553, "333333333.3333332"},
+        {0x41b3de4355555554, "333333333.33333325"},
+        {0x41b3de4355555555, "333333333.3333333"},
+        {0x41b3de4355555556, "333333333.3333334"},
+        {0x41b3de4355555557, "333333333.33333343"},
+        {0xbecbf647612f3696, "-0.0000033333333333333333"},
+        {0x43143ff3c1cb0959, "1424953923781206.2"},
+    };
+    for (const auto& [bits, expected] : vectors) {
+        INFO(expected);
+        CHECK(ecmascript_number(from_bits(bits)) == expected);
+    }
+}
+
+TEST_CASE("JCS refuses non-finite numbers") {
+    const auto result = canonicalize(boost::json::value(std::numeric_limits<double>::infinity()));
+    REQUIRE_FALSE(result.has_value());
+    CHECK(result.error().kind() == cb::ErrorKind::invalid_input);
+}
+
+TEST_CASE("JCS canonicalizes the RFC 8785 §3.2.2 example") {
+    // Boost.JSON 1.81 reads 333333333.33333329 one ulp off (its parser is not
+    // correctly rounded at 17 digits), so that number is set from a C++ literal,
+    // which the compiler reads exactly. See "values are rounded" in fhir_bundle.cpp.
+    const std::string input = R"({
+        "numbers": [0, 1E30, 4.50, 2e-3, 0.000000000000000000000000001],
+        "string": "\u20ac$\u000F\u000aA'\u0042\u0022\u005c\\\"\/",
+        "literals": [null, true, false]
+    })";
+    boost::json::value value = boost::json::parse(input);
+    value.at("numbers").as_array()[0] = 333333333.33333329;
+    CHECK(canonicalize(value).value() ==
+          "{\"literals\":[null,true,false],\"numbers\":[333333333.3333333,1e+30,4.5,0.002,1e-27],"
+          "\"string\":\"\xE2\x82\xAC$\\u000f\\nA'B\\\"\\\\\\\\\\\"/\"}");
+}
+
+TEST_CASE("JCS sorts members by UTF-16 code units (RFC 8785 §3.2.3)") {
+    const std::string input = R"({
+        "\u20ac": "Euro Sign",
+        "\r": "Carriage Return",
+        "\ufb33": "Hebrew Letter Dalet With Dagesh",
+        "1": "One",
+        "\ud83d\ude00": "Emoji: Grinning Face",
+        "\u0080": "Control",
+        "\u00f6": "Latin Small Letter O With Diaeresis"
+    })";
+    CHECK(canonical(input) ==
+          "{\"\\r\":\"Carriage Return\",\"1\":\"One\",\"\xC2\x80\":\"Control\","
+          "\"\xC3\xB6\":\"Latin Small Letter O With Diaeresis\",\"\xE2\x82\xAC\":\"Euro Sign\","
+          "\"\xF0\x9F\x98\x80\":\"Emoji: Grinning Face\",\"\xEF\xAC\xB3\":\"Hebrew Letter Dalet With Dagesh\"}");
+}
+
+TEST_CASE("JCS writes integers as doubles and nests objects") {
+    CHECK(canonical(R"({"b":[1,{"d":2,"c":-0}],"a":9007199254740993})") ==
+          R"({"a":9007199254740992,"b":[1,{"c":0,"d":2}]})");
+    CHECK(canonical(R"([1.0, 100, 1e2, 0.1, -1.5e-7])") == "[1,100,100,0.1,-1.5e-7]");
+}
+
+TEST_CASE("JCS refuses invalid UTF-8 and excessive depth") {
+    boost::json::object object;
+    object["bad"] = std::string("\xC3\x28");
+    const auto bad_string = canonicalize(object);
+    REQUIRE_FALSE(bad_string.has_value());
+    CHECK(bad_string.error().message() == "canonical JSON: a string is not valid UTF-8");
+
+    boost::json::object bad_key;
+    bad_key[std::string("\xED\xA0\x80")] = 1;  // an encoded surrogate
+    CHECK_FALSE(canonicalize(bad_key).has_value());
+
+    boost::json::value deep = boost::json::array{};
+    for (std::size_t i = 0; i < max_canonical_depth; ++i)
+        deep = boost::json::array{deep};
+    const auto too_deep = canonicalize(deep);
+    REQUIRE_FALSE(too_deep.has_value());
+    CHECK(too_deep.error().kind() == cb::ErrorKind::limit_exceeded);
+}
