@@ -8,7 +8,7 @@ namespace {
 
 // migrations[i] takes the schema from version i to i + 1. Never edit a
 // released step: append a new one.
-constexpr std::array<Migration, 1> migrations{{
+constexpr std::array<Migration, 2> migrations{{
     {"readings with (device_id, sequence) unique",
      "CREATE TABLE readings ("
      "  id INTEGER PRIMARY KEY,"
@@ -23,6 +23,26 @@ constexpr std::array<Migration, 1> migrations{{
      "  patient TEXT,"
      "  UNIQUE (device_id, sequence)"
      ");"},
+    {"outbox for the national space, and patient pairings",
+     "CREATE TABLE outbox ("
+     "  reading_id INTEGER PRIMARY KEY REFERENCES readings (id),"
+     "  state TEXT NOT NULL CHECK (state IN ('queued', 'in_flight', 'delivered', 'refused', 'held')),"
+     "  reason TEXT,"
+     "  server_id TEXT,"
+     "  attempts INTEGER NOT NULL DEFAULT 0,"
+     "  updated_us INTEGER NOT NULL"
+     ");"
+     "CREATE INDEX outbox_pending ON outbox (reading_id) WHERE state IN ('queued', 'in_flight');"
+     "CREATE TABLE pairings ("
+     "  patient TEXT PRIMARY KEY,"
+     "  id_pe TEXT NOT NULL,"
+     "  access_token TEXT NOT NULL,"
+     "  refresh_token TEXT NOT NULL,"
+     "  access_expires_us INTEGER NOT NULL,"
+     "  paired_us INTEGER NOT NULL"
+     ");"
+     "INSERT INTO outbox (reading_id, state, updated_us)"
+     "  SELECT id, 'queued', received_us FROM readings WHERE disposition = 'accepted' AND patient IS NOT NULL;"},
 }};
 
 }  // namespace
@@ -39,10 +59,13 @@ Result<SqliteReadingStore> SqliteReadingStore::open(const std::filesystem::path&
                                 " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, nullif(?8, ''), nullif(?9, ''))"
                                 " ON CONFLICT (device_id, sequence) DO NOTHING",
                                 "insert reading"));
+    auto queue = CB_TRY(database.prepare("INSERT INTO outbox (reading_id, state, updated_us) VALUES (?1, 'queued', ?2)",
+                                         "queue reading for upstream"));
     auto highest =
         CB_TRY(database.prepare("SELECT max(sequence) FROM readings WHERE device_id = ?1", "read highest sequence"));
     auto count = CB_TRY(database.prepare("SELECT count(*) FROM readings", "count readings"));
-    return SqliteReadingStore(path, std::move(database), std::move(insert), std::move(highest), std::move(count));
+    return SqliteReadingStore(path, std::move(database), std::move(insert), std::move(queue), std::move(highest),
+                              std::move(count));
 }
 
 Result<std::vector<CommitOutcome>> SqliteReadingStore::insert_all(std::span<const NewReading> batch) {
@@ -60,9 +83,18 @@ Result<std::vector<CommitOutcome>> SqliteReadingStore::insert_all(std::span<cons
             .bind(8, reading.reason)
             .bind(9, reading.patient);
         CB_TRY(m_insert.step());
-        outcomes.push_back(m_database.changes() == 1 ? CommitOutcome::stored : CommitOutcome::duplicate);
+        const bool stored = m_database.changes() == 1;
+        outcomes.push_back(stored ? CommitOutcome::stored : CommitOutcome::duplicate);
+        if (stored && reading.disposition == "accepted" && !reading.patient.empty()) {
+            // Queued for the national space in the same transaction: a stored
+            // reading of a known patient is never forgotten by the forwarder.
+            m_queue.reset();
+            m_queue.bind(1, m_database.last_insert_rowid()).bind(2, reading.received_us);
+            CB_TRY(m_queue.step());
+        }
     }
     m_insert.reset();
+    m_queue.reset();
     return outcomes;
 }
 

@@ -19,6 +19,10 @@
 //   UNIQUE (device_id, sequence): a resent reading is recognised, never stored twice.
 //   For quarantined and rejected readings, body holds the payload as received.
 //
+// Schema version 2 adds the outbox to the national space and the pairings
+// (drivers/storage/outbox.hpp): an accepted reading with a patient gets its
+// outbox row, state 'queued', in the same transaction as the reading.
+//
 // A reading is durable when commit() returns: the transaction is in the WAL
 // and fsynced (synchronous=FULL). Only then may the device be acknowledged.
 #pragma once
@@ -89,11 +93,12 @@ public:
     Result<std::uint64_t> disk_usage() override;
 
 private:
-    SqliteReadingStore(std::filesystem::path path, Database database, Statement insert, Statement highest,
-                       Statement count)
+    SqliteReadingStore(std::filesystem::path path, Database database, Statement insert, Statement queue,
+                       Statement highest, Statement count)
         : m_path(std::move(path)),
           m_database(std::move(database)),
           m_insert(std::move(insert)),
+          m_queue(std::move(queue)),
           m_highest(std::move(highest)),
           m_count(std::move(count)) {}
 
@@ -102,6 +107,7 @@ private:
     std::filesystem::path m_path;
     Database m_database;
     Statement m_insert;
+    Statement m_queue;
     Statement m_highest;
     Statement m_count;
 };

@@ -75,6 +75,10 @@ std::int64_t Database::changes() const {
     return sqlite3_changes64(m_handle.get());
 }
 
+std::int64_t Database::last_insert_rowid() const {
+    return sqlite3_last_insert_rowid(m_handle.get());
+}
+
 void Statement::Finalizer::operator()(sqlite3_stmt* statement) const {
     sqlite3_finalize(statement);
 }

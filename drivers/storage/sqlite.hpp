@@ -46,6 +46,8 @@ public:
 
     // Rows changed by the last INSERT/UPDATE/DELETE.
     std::int64_t changes() const;
+    // The rowid of the last successful INSERT on this connection.
+    std::int64_t last_insert_rowid() const;
     sqlite3* handle() const noexcept { return m_handle.get(); }
 
 private:

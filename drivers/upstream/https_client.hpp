@@ -1,0 +1,102 @@
+// HTTPS client for the national space (docs/upstream.md): Boost.Beast over
+// OpenSSL, HTTP/1.1 keep-alive, mutual TLS, a deadline on every operation.
+//
+//   | what            | how                                                         |
+//   |-----------------|-------------------------------------------------------------|
+//   | TLS             | 1.2 minimum (1.3 preferred by OpenSSL), server certificate  |
+//   |                 | verified against `ca_file` and the host name (SNI set)      |
+//   | client identity | the facility certificate and key (`cert_file`, `key_file`,  |
+//   |                 | key refused if its mode is wider than 0600)                  |
+//   | connections     | up to `max_connections`, each kept alive between requests;  |
+//   |                 | requests beyond wait in order                               |
+//   | deadline        | `timeout` per step (connect, handshake, write, read): the   |
+//   |                 | request fails with ErrorKind::timeout                       |
+//   | stale keep-alive| a request that fails on a reused connection before any byte |
+//   |                 | of answer is retried once on a fresh one (our POSTs are     |
+//   |                 | conditional creates: idempotent)                            |
+//   | answer          | status, body (at most `max_body` bytes), Retry-After        |
+//
+// Everything runs on the caller's io_context; callbacks are invoked there.
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "protocol/result.hpp"
+
+namespace cb::upstream {
+
+struct HttpsSettings {
+    std::string host;  // name or address; also the name the certificate must carry
+    std::uint16_t port = 443;
+    std::string ca_file;
+    std::string cert_file;
+    std::string key_file;
+    std::chrono::milliseconds timeout{10'000};
+    std::size_t max_connections = 4;
+    std::size_t max_body = 1024 * 1024;
+};
+
+struct HttpRequest {
+    std::string method = "POST";  // POST or GET
+    std::string target;           // "/fhir"
+    std::string content_type;     // "application/fhir+json"
+    std::string body;
+    std::string bearer;  // access token; empty: no Authorization header
+};
+
+struct HttpResponse {
+    unsigned status = 0;
+    std::string body;
+    std::optional<std::chrono::seconds> retry_after;  // delta-seconds form only
+};
+
+class HttpsClient {
+public:
+    using Done = std::function<void(Result<HttpResponse>)>;
+
+    // Loads the TLS material. Fails naming the file (never its content).
+    static Result<std::unique_ptr<HttpsClient>> create(boost::asio::io_context& io, HttpsSettings settings);
+    ~HttpsClient();
+    HttpsClient(const HttpsClient&) = delete;
+    HttpsClient& operator=(const HttpsClient&) = delete;
+
+    // Sends when a connection is free; `done` gets the answer or the error
+    // (ErrorKind::timeout, unavailable for connection failures, io otherwise).
+    void send(HttpRequest request, Done done);
+
+    // Closes every connection; queued requests fail with unavailable.
+    void stop();
+
+    std::size_t in_flight() const noexcept { return m_busy; }
+    std::size_t queued() const noexcept { return m_queue.size(); }
+
+    struct Connection;
+
+private:
+    struct Impl;
+    HttpsClient(boost::asio::io_context& io, HttpsSettings settings, std::unique_ptr<Impl> impl);
+    void pump();
+    void finished(Connection& connection);
+
+    boost::asio::io_context& m_io;
+    HttpsSettings m_settings;
+    std::unique_ptr<Impl> m_impl;
+    std::vector<std::shared_ptr<Connection>> m_connections;
+    std::deque<std::pair<HttpRequest, Done>> m_queue;
+    std::size_t m_busy = 0;
+    bool m_stopped = false;
+};
+
+// Parses a Retry-After value in its delta-seconds form ("120"); the HTTP-date
+// form and anything else give nullopt. Capped at one day.
+std::optional<std::chrono::seconds> parse_retry_after(std::string_view value);
+
+}  // namespace cb::upstream
