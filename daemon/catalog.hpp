@@ -75,6 +75,12 @@ public:
     const DeviceModel* model(std::string_view id) const;
     std::size_t device_count() const noexcept { return m_devices.size(); }
     std::size_t model_count() const noexcept { return m_models.size(); }
+    // Calls visit(device) for every enrolled device, in id order.
+    template <typename Visit>
+    void for_each_device(Visit visit) const {
+        for (const auto& [id, device] : m_devices)
+            visit(device);
+    }
 
 private:
     friend CatalogLoad load_catalog_text(std::string_view text, const std::string& file);

@@ -8,6 +8,72 @@ namespace {
 
 constexpr std::array<std::string_view, 5> log_levels{"error", "warning", "notice", "info", "debug"};
 
+// [cards]: the CA files are required once the card path is on; reported at
+// the line of `cards.enabled`.
+void read_cards(TomlReader& reader, const toml::table& root, Config& config) {
+    reader.boolean("cards.enabled", config.cards.enabled);
+    reader.path("cards.insurer_ca_file", config.cards.insurer_ca_file);
+    reader.path("cards.igc_sante_ca_file", config.cards.igc_sante_ca_file);
+    reader.seconds("cards.practitioner_idle_timeout_s", config.cards.practitioner_idle_timeout, 30, 86400);
+    if (!config.cards.enabled)
+        return;
+    const toml::node* enabled = root.at_path("cards.enabled").node();
+    if (enabled == nullptr)
+        return;
+    if (config.cards.insurer_ca_file.empty())
+        reader.report(*enabled, "cards.insurer_ca_file", "missing: required when cards.enabled = true");
+    if (config.cards.igc_sante_ca_file.empty())
+        reader.report(*enabled, "cards.igc_sante_ca_file", "missing: required when cards.enabled = true");
+}
+
+// [upstream]: what forwarding needs is required once it is on; reported at
+// the line of `upstream.enabled`.
+void read_upstream(TomlReader& reader, const toml::table& root, Config& config) {
+    auto& upstream = config.upstream;
+    reader.boolean("upstream.enabled", upstream.enabled);
+    reader.string("upstream.host", upstream.host, 253);
+    reader.integer("upstream.port", upstream.port, 1, 65535);
+    reader.path("upstream.ca_file", upstream.ca_file);
+    reader.path("upstream.cert_file", upstream.cert_file);
+    reader.path("upstream.key_file", upstream.key_file);
+    reader.integer("upstream.max_connections", upstream.max_connections, 1, 64);
+    reader.seconds("upstream.timeout_s", upstream.timeout, 1, 300);
+    reader.string("upstream.facility_id_system", upstream.facility_id_system, 256);
+    reader.string("upstream.facility_id", upstream.facility_id, 64);
+    constexpr std::array<std::string_view, 2> signers{"pem", "pkcs11"};
+    if (const auto signer = reader.choice("upstream.signer", signers))
+        upstream.signer = std::string(signers[*signer]);
+    reader.path("upstream.signing_key_file", upstream.signing_key_file);
+    reader.path("upstream.signing_chain_file", upstream.signing_chain_file);
+    reader.path("upstream.pkcs11_module", upstream.pkcs11_module);
+    reader.string("upstream.pkcs11_token", upstream.pkcs11_token, 32);
+    reader.string("upstream.pkcs11_key_label", upstream.pkcs11_key_label, 256);
+    reader.path("upstream.pkcs11_pin_file", upstream.pkcs11_pin_file);
+    if (!upstream.enabled)
+        return;
+    const toml::node* enabled = root.at_path("upstream.enabled").node();
+    if (enabled == nullptr)
+        return;
+    const auto require = [&](bool missing, const char* key) {
+        if (missing)
+            reader.report(*enabled, key, "missing: required when upstream.enabled = true");
+    };
+    require(upstream.host.empty(), "upstream.host");
+    require(upstream.ca_file.empty(), "upstream.ca_file");
+    require(upstream.cert_file.empty(), "upstream.cert_file");
+    require(upstream.key_file.empty(), "upstream.key_file");
+    require(upstream.facility_id.empty(), "upstream.facility_id");
+    require(upstream.signing_chain_file.empty(), "upstream.signing_chain_file");
+    if (upstream.signer == "pem") {
+        require(upstream.signing_key_file.empty(), "upstream.signing_key_file");
+    } else {
+        require(upstream.pkcs11_module.empty(), "upstream.pkcs11_module");
+        require(upstream.pkcs11_token.empty(), "upstream.pkcs11_token");
+        require(upstream.pkcs11_key_label.empty(), "upstream.pkcs11_key_label");
+        require(upstream.pkcs11_pin_file.empty(), "upstream.pkcs11_pin_file");
+    }
+}
+
 void read_config(TomlReader& reader, Config& config) {
     reader.path("daemon.state_dir", config.daemon.state_dir);
     if (const auto level = reader.choice("daemon.log_level", log_levels))
@@ -40,6 +106,8 @@ ConfigLoad load_config_text(std::string_view text, const std::string& file) {
     Config config;
     TomlReader reader(*root, file, load.issues);
     read_config(reader, config);
+    read_cards(reader, *root, config);
+    read_upstream(reader, *root, config);
     reader.report_unknown_keys();
     sort_issues(load.issues);
     if (load.issues.empty())

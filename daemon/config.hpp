@@ -55,6 +55,45 @@ struct Config {
         bool operator==(const Ingest&) const = default;
     } ingest;
 
+    struct Cards {
+        // The card path (PC/SC reader monitor and card sessions); off unless asked for.
+        bool enabled = false;
+        // Trust anchors (PEM or DER): patient cards chain to the insurer CA,
+        // practitioner cards to the IGC-Santé CA. Required when enabled.
+        std::filesystem::path insurer_ca_file;
+        std::filesystem::path igc_sante_ca_file;
+        // A practitioner session with no activity ends after this long.
+        std::chrono::seconds practitioner_idle_timeout{900};
+
+        bool operator==(const Cards&) const = default;
+    } cards;
+
+    struct Upstream {
+        // Forwarding to the national space (docs/upstream.md); off unless asked for.
+        bool enabled = false;
+        std::string host;  // also the name its certificate must carry
+        std::uint16_t port = 443;
+        // Mutual TLS: the platform's CA, the facility's certificate and key.
+        std::filesystem::path ca_file;
+        std::filesystem::path cert_file;
+        std::filesystem::path key_file;
+        std::size_t max_connections = 4;
+        std::chrono::seconds timeout{10};
+        // Bundle.signature.who: the facility's identifier (FINESS by default).
+        std::string facility_id_system = "urn:oid:1.2.250.1.71.4.2.2";
+        std::string facility_id;
+        // The signing key: "pem" (a key file, mode 0600) or "pkcs11".
+        std::string signer = "pem";
+        std::filesystem::path signing_key_file;
+        std::filesystem::path signing_chain_file;
+        std::filesystem::path pkcs11_module;
+        std::string pkcs11_token;
+        std::string pkcs11_key_label;
+        std::filesystem::path pkcs11_pin_file;
+
+        bool operator==(const Upstream&) const = default;
+    } upstream;
+
     bool operator==(const Config&) const = default;
 };
 

@@ -48,7 +48,9 @@ Daemon::Daemon(boost::asio::io_context& io, Logger& logger, ServiceManager& mana
 Result<void> Daemon::start() {
     m_log.set_threshold(m_config.daemon.log_level);
     CB_TRY(prepare_state_directory(m_config.daemon.state_dir));
+    CB_TRY(start_cards());
     CB_TRY(start_ingest());
+    CB_TRY(start_upstream());
 
     m_signals.add(SIGTERM);
     m_signals.add(SIGINT);
@@ -125,6 +127,8 @@ void Daemon::reload() {
     apply(*load.config);
     if (catalog) {
         m_catalog = std::move(*catalog);
+        if (m_upstream)
+            m_upstream->set_devices(m_catalog);
         m_log.info("ingest", "catalog reloaded: " + std::to_string(m_catalog.device_count()) + " enrolled device(s), " +
                                  std::to_string(m_catalog.model_count()) + " referenced model(s)");
     }
@@ -135,6 +139,10 @@ void Daemon::apply(const Config& next) {
     if (next.mqtt != m_config.mqtt || next.ingest.quota_mb != m_config.ingest.quota_mb ||
         next.ingest.max_age != m_config.ingest.max_age || next.ingest.max_acks_per_s != m_config.ingest.max_acks_per_s)
         m_log.warning(component, "mqtt.* and ingest.* changes take effect at restart");
+    if (next.upstream != m_config.upstream)
+        m_log.warning(component, "upstream.* changes take effect at restart");
+    if (next.cards != m_config.cards)
+        m_log.warning(component, "cards.* changes take effect at restart");
     if (next.daemon.state_dir != m_config.daemon.state_dir)
         m_log.warning(component, "daemon.state_dir changed to " + next.daemon.state_dir.string() +
                                      ": takes effect at restart, still using " + m_config.daemon.state_dir.string());
@@ -142,6 +150,7 @@ void Daemon::apply(const Config& next) {
     applied.daemon.state_dir = m_config.daemon.state_dir;
     applied.mqtt = m_config.mqtt;  // restart-only, as logged above
     applied.ingest = m_config.ingest;
+    applied.cards = m_config.cards;
     if (applied.daemon.log_level != m_config.daemon.log_level)
         m_log.set_threshold(applied.daemon.log_level);
     m_config = std::move(applied);
@@ -169,6 +178,7 @@ void Daemon::shutdown(const std::string& reason) {
     });
     m_signals.cancel();
     m_watchdog_timer.cancel();
+    stop_cards();
     stop_ingest();
 
     // Every component has been asked to stop; when their handlers have run,
@@ -177,6 +187,66 @@ void Daemon::shutdown(const std::string& reason) {
         m_shutdown_deadline.cancel();
         m_log.info(component, "stopped");
     });
+}
+
+Result<void> Daemon::start_cards() {
+    if (!m_config.cards.enabled) {
+        m_log.notice("cards", "the card path is off (cards.enabled = false)");
+        return {};
+    }
+    CardTrust trust;
+    trust.insurer_ca_der = CB_TRY(load_ca_certificate(m_config.cards.insurer_ca_file, "cards.insurer_ca_file"));
+    trust.igc_sante_ca_der = CB_TRY(load_ca_certificate(m_config.cards.igc_sante_ca_file, "cards.igc_sante_ca_file"));
+
+    // Events are logged at info (warning for errors) without names nor a full NIR.
+    m_card_events.subscribe([this](const CardEvent& event) {
+        if (std::holds_alternative<CardError>(event))
+            m_log.warning("cards", describe_for_log(event));
+        else
+            m_log.info("cards", describe_for_log(event));
+    });
+    m_pcsc = std::make_unique<pcsc::LibPcscApi>();
+    m_pcsc_backoff = std::make_unique<pcsc::SteadyBackoffTimer>();
+    m_session_timers.emplace(m_io);
+    CardSessionsOptions options;
+    options.practitioner_idle_timeout = m_config.cards.practitioner_idle_timeout;
+    m_card_sessions.emplace(m_io, *m_pcsc, m_card_events, *m_session_timers, std::move(trust), std::move(options));
+    m_reader_monitor.emplace(*m_pcsc, *m_pcsc_backoff, [this](const pcsc::ReaderEvent& event) {
+        boost::asio::post(m_io, [this, event] { on_reader_event(event); });
+    });
+    m_reader_monitor->start();
+    m_log.info("cards", "card path on: watching PC/SC readers (practitioner idle timeout " +
+                            std::to_string(m_config.cards.practitioner_idle_timeout.count()) + " s)");
+    return {};
+}
+
+void Daemon::stop_cards() {
+    // The monitor first (no new events), then the sessions, which end
+    // practitioner sessions and join their card I/O threads.
+    if (m_reader_monitor)
+        m_reader_monitor->stop();
+    if (m_card_sessions)
+        m_card_sessions->stop();
+}
+
+void Daemon::on_reader_event(const pcsc::ReaderEvent& event) {
+    if (m_stopping || !m_card_sessions)
+        return;
+    switch (event.kind) {
+        case pcsc::ReaderEventKind::reader_added:
+        case pcsc::ReaderEventKind::reader_removed:
+            m_log.info("cards", std::string(pcsc::to_string(event.kind)) + ": \"" + event.reader + "\"");
+            break;
+        case pcsc::ReaderEventKind::card_inserted:
+        case pcsc::ReaderEventKind::card_removed:
+            m_log.debug("cards", std::string(pcsc::to_string(event.kind)) + ": \"" + event.reader + "\"");
+            break;
+        case pcsc::ReaderEventKind::service_lost:
+            m_log.warning("cards", "pcscd unreachable (" + event.detail + "); retrying with backoff");
+            break;
+        case pcsc::ReaderEventKind::service_restored: m_log.notice("cards", "pcscd reachable again"); break;
+    }
+    m_card_sessions->on_reader_event(event);
 }
 
 Result<void> Daemon::start_ingest() {
@@ -202,6 +272,10 @@ Result<void> Daemon::start_ingest() {
     settings.quota_bytes = m_config.ingest.quota_mb * 1024 * 1024;
     settings.limits.max_age = m_config.ingest.max_age;
     settings.max_acks_per_s = m_config.ingest.max_acks_per_s;
+    settings.on_stored = [this] {
+        if (m_upstream)
+            m_upstream->poke();
+    };
     const auto gateway = devices::GatewayId::parse(m_config.mqtt.client_id);
     if (!gateway)
         return fail(ErrorKind::invalid_input, "mqtt.client_id: " + gateway.error().message());
@@ -219,7 +293,8 @@ Result<void> Daemon::start_ingest() {
         m_io, link, [this](const mqtt::Message& message) { m_ingest->on_message(message); },
         [this](mqtt::LinkEvent event, const std::string& detail) { on_link_event(event, detail); });
     m_ingest.emplace(
-        m_io, m_log, m_catalog, *m_committer, *m_mqtt, m_presence,
+        m_io, m_log, m_catalog, *m_committer, *m_mqtt,
+        m_card_sessions ? static_cast<const PatientPresence&>(*m_card_sessions) : m_no_presence,
         [] { return std::chrono::time_point_cast<std::chrono::microseconds>(std::chrono::system_clock::now()); },
         [this] {
             auto usage = m_store->disk_usage();
@@ -234,11 +309,26 @@ Result<void> Daemon::start_ingest() {
     return {};
 }
 
+Result<void> Daemon::start_upstream() {
+    if (!m_config.upstream.enabled) {
+        m_log.notice("upstream", "forwarding to the national space is off (upstream.enabled = false)");
+        return {};
+    }
+    const auto database = m_config.daemon.state_dir / "readings.db";
+    if (!m_store)  // ingest off: the store still holds what earlier runs received
+        CB_TRY(storage::SqliteReadingStore::open(database));
+    m_upstream = CB_TRY(UpstreamService::start(m_io, m_log, m_config.upstream, database, m_catalog));
+    return {};
+}
+
 void Daemon::stop_ingest() {
-    // The link first (no new readings; "offline" status), then the storage
-    // thread, which commits what is queued before it ends.
+    // The link first (no new readings; "offline" status), then the forwarder
+    // (what it was told is recorded; in-flight rows resume at the next start),
+    // then the storage thread, which commits what is queued before it ends.
     if (m_mqtt)
         m_mqtt->stop();
+    if (m_upstream)
+        m_upstream->stop();
     if (m_committer)
         m_committer->stop();
 }

@@ -136,8 +136,11 @@ void IngestService::on_completions() {
         completed.swap(m_completed);
         m_completions_posted = false;
     }
+    const auto stored_before = m_counters.stored;
     for (const auto& completion : completed)
         on_committed(completion.device, completion.sequence, completion.outcome);
+    if (m_counters.stored != stored_before && m_settings.on_stored)
+        m_settings.on_stored();
     if (!m_receiving && m_in_flight <= m_settings.max_in_flight / 2) {
         m_receiving = true;
         m_link.set_receiving(true);

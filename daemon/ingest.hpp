@@ -59,6 +59,8 @@ struct IngestSettings {
     // Flow control: at this many readings waiting for their commit, the link
     // stops receiving; it resumes once half of them are committed.
     std::size_t max_in_flight = 8192;
+    // Called on the loop after a batch stored new readings (the forwarder looks for work).
+    std::function<void()> on_stored;
 };
 
 class IngestService {

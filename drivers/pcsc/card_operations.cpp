@@ -172,7 +172,59 @@ CardResult<PractitionerAuthentication> practitioner_sequence(CardChannel& channe
     return PractitionerAuthentication{std::move(identity), *pinpad_used, 0};
 }
 
+CardResult<Done> select_practitioner(CardChannel& channel) {
+    const auto select_application =
+        CB_TRY(channel.transmit(cards::select_practitioner_application(), "SELECT practitioner application"));
+    if (!select_application.status.is_success() && !select_application.status.bytes_available())
+        return status_error(channel, CardFailure::unsupported_card, "SELECT practitioner application",
+                            select_application.status);
+    return Done{};
+}
+
+CardResult<cards::PinStatus> query_pin(CardChannel& channel) {
+    const auto query = CB_TRY(channel.transmit(cards::query_pin_command(), "VERIFY (query)"));
+    const auto state = cards::interpret_pin_query(query.status);
+    if (state.state == cards::PinState::error || state.state == cards::PinState::wrong_pin)
+        return status_error(channel, CardFailure::card_error, "VERIFY (query)", query.status);
+    return state;
+}
+
+CardResult<PractitionerCard> practitioner_probe_sequence(CardChannel& channel, const PractitionerProbe& probe) {
+    const std::string card = where(channel);
+    auto transaction = CB_TRY(channel.begin_transaction());
+    CB_TRY(select_practitioner(channel));
+    const auto certificate = CB_TRY(read_certificate_file(channel));
+    const auto verified =
+        CB_TRY(lift(cards::verify_chain(certificate, {}, probe.igc_sante_ca_der, probe.verification_time),
+                    CardFailure::invalid_card, card + ": card certificate"));
+    auto identity =
+        CB_TRY(lift(cards::practitioner_identity_from_certificate(verified), CardFailure::invalid_card, card));
+    const auto pin = CB_TRY(query_pin(channel));
+    bool pinpad = false;
+    if (probe.entry == PinEntry::pinpad_if_offered)
+        pinpad = CB_TRY(query_reader_features(channel)).verify_pin_direct.has_value();
+    CB_TRY(transaction.end());
+    return PractitionerCard{std::move(identity), pin, pinpad, 0};
+}
+
 }  // namespace
+
+CardResult<PractitionerCard> identify_practitioner(CardChannel& channel, const PractitionerProbe& probe) {
+    const std::size_t before = channel.apdus_sent();
+    auto result =
+        with_one_restart_on_reset<PractitionerCard>([&](bool&) { return practitioner_probe_sequence(channel, probe); });
+    if (result)
+        result->apdus = channel.apdus_sent() - before;
+    return result;
+}
+
+CardResult<cards::PinStatus> query_practitioner_pin(CardChannel& channel) {
+    auto transaction = CB_TRY(channel.begin_transaction());
+    CB_TRY(select_practitioner(channel));
+    const auto pin = CB_TRY(query_pin(channel));
+    CB_TRY(transaction.end());
+    return pin;
+}
 
 CardResult<cards::Bytes> read_certificate_file(CardChannel& channel) {
     const auto selected = CB_TRY(channel.transmit(select_certificate_file(), "SELECT EF C000"));

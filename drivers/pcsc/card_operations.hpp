@@ -98,6 +98,41 @@ struct PractitionerAuthentication {
 CardResult<PractitionerAuthentication> authenticate_practitioner(CardChannel& channel,
                                                                  const PractitionerRequest& request);
 
+// What the gateway learns from a practitioner card before asking for the
+// PIN: steps 1-4 of authenticate_practitioner, without a PIN, in one
+// transaction, plus whether the reader has a PIN pad (SCardControl, no APDU).
+//
+//   | # | step                                   | failure when                              |
+//   |---|----------------------------------------|-------------------------------------------|
+//   | 1 | SELECT practitioner application        | refused: unsupported_card                 |
+//   | 2 | SELECT EF C000, READ BINARY (DER)      | invalid_card                              |
+//   | 3 | verify_chain to the IGC-Santé CA,      | invalid_card                              |
+//   |   | identity from the subject              |                                           |
+//   | 4 | VERIFY query (tries left)              | an unexpected SW: card_error (a blocked   |
+//   |   |                                        | PIN is a result: pin.state == blocked)    |
+//
+// The identity is the certificate's; the card has not proven that it holds
+// the key yet (authenticate_practitioner does).
+struct PractitionerProbe {
+    std::span<const std::uint8_t> igc_sante_ca_der;
+    std::int64_t verification_time = 0;
+    PinEntry entry = PinEntry::pinpad_if_offered;  // caller_only: the reader is not asked for a PIN pad
+};
+
+struct PractitionerCard {
+    cards::PractitionerIdentity identity;
+    cards::PinStatus pin;  // verified, not_verified (tries_left) or blocked
+    bool pinpad = false;   // the reader offers FEATURE_VERIFY_PIN_DIRECT
+    std::size_t apdus = 0;
+};
+
+CardResult<PractitionerCard> identify_practitioner(CardChannel& channel, const PractitionerProbe& probe);
+
+// SELECT practitioner application and VERIFY query, in one transaction: is
+// the PIN still verified (a reset since the VERIFY forgets it)? Fails as
+// steps 1 and 4 above.
+CardResult<cards::PinStatus> query_practitioner_pin(CardChannel& channel);
+
 // SELECT EF C000 then READ BINARY in 256-byte chunks until a short chunk,
 // 6282, or 6B00 past offset 0; at most cards::max_certificate_size bytes.
 // (The application must be selected.) Fails with invalid_card naming the

@@ -1,0 +1,522 @@
+#include "daemon/forwarder.hpp"
+
+#include <boost/asio/post.hpp>
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+#include <boost/json/value.hpp>
+
+#include "protocol/upstream/fhir_bundle.hpp"
+#include "protocol/upstream/jws.hpp"
+
+namespace cb {
+
+namespace {
+
+constexpr std::string_view component = "upstream";
+constexpr std::size_t max_answer_parse = 256 * 1024;
+
+std::int64_t now_us() {
+    return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
+devices::Microseconds now_time() {
+    return std::chrono::time_point_cast<std::chrono::microseconds>(std::chrono::system_clock::now());
+}
+
+std::optional<boost::json::value> parse_answer(std::string_view text) {
+    if (text.empty() || text.size() > max_answer_parse)
+        return std::nullopt;
+    boost::json::parse_options options;
+    options.max_depth = 32;
+    boost::system::error_code error;
+    auto value = boost::json::parse(text, error, {}, options);
+    if (error)
+        return std::nullopt;
+    return value;
+}
+
+const boost::json::value* member(const boost::json::value& value, std::string_view key) {
+    if (!value.is_object())
+        return nullptr;
+    return value.as_object().if_contains(key);
+}
+
+std::string printable(std::string_view text, std::size_t max) {
+    std::string out;
+    for (char c : text.substr(0, max))
+        out += (c >= 0x20 && c < 0x7f) ? c : ' ';
+    return out;
+}
+
+}  // namespace
+
+std::string observation_id_of(std::string_view transaction_response) {
+    const auto value = parse_answer(transaction_response);
+    if (!value)
+        return {};
+    const auto* entries = member(*value, "entry");
+    if (entries == nullptr || !entries->is_array())
+        return {};
+    for (const auto& entry : entries->as_array()) {
+        const auto* response = member(entry, "response");
+        const auto* location = response != nullptr ? member(*response, "location") : nullptr;
+        if (location == nullptr || !location->is_string())
+            continue;
+        std::string_view text = location->as_string();
+        constexpr std::string_view prefix = "Observation/";
+        if (const auto at = text.find(prefix); at != std::string_view::npos) {
+            text.remove_prefix(at + prefix.size());
+            return printable(text.substr(0, text.find('/')), 64);
+        }
+    }
+    return {};
+}
+
+std::string diagnostics_of(std::string_view operation_outcome) {
+    const auto value = parse_answer(operation_outcome);
+    if (!value)
+        return printable(operation_outcome, 120);
+    const auto* issues = member(*value, "issue");
+    if (issues == nullptr || !issues->is_array() || issues->as_array().empty())
+        return {};
+    const auto& issue = issues->as_array().front();
+    if (const auto* diagnostics = member(issue, "diagnostics"); diagnostics != nullptr && diagnostics->is_string())
+        return printable(diagnostics->as_string(), 300);
+    if (const auto* details = member(issue, "details"); details != nullptr) {
+        if (const auto* text = member(*details, "text"); text != nullptr && text->is_string())
+            return printable(text->as_string(), 300);
+    }
+    return {};
+}
+
+Forwarder::Forwarder(boost::asio::io_context& io, Logger& log, storage::Outbox outbox, signing::Signer& signer,
+                     upstream::HttpsClient& client, Devices devices, ForwarderSettings settings)
+    : m_io(io),
+      m_log(log),
+      m_signer(signer),
+      m_client(client),
+      m_settings(std::move(settings)),
+      m_outbox(std::move(outbox)),
+      m_devices(std::move(devices)),
+      m_pause_timer(io),
+      m_poll_timer(io) {}
+
+Forwarder::~Forwarder() {
+    stop();
+}
+
+Result<void> Forwarder::start() {
+    const auto resumed = CB_TRY(m_outbox.resume_in_flight(now_us()));
+    if (resumed > 0)
+        m_log.notice(component, std::to_string(resumed) + " reading(s) in flight at the last stop are sent again");
+    m_worker = std::thread([this] { run_worker(); });
+    fetch();
+    return {};
+}
+
+void Forwarder::poke() {
+    m_poked = true;
+    fetch();
+}
+
+void Forwarder::set_devices(Devices devices) {
+    std::lock_guard lock(m_devices_mutex);
+    m_devices = std::move(devices);
+}
+
+void Forwarder::stop() {
+    if (m_stopped)
+        return;
+    m_stopped = true;
+    m_pause_timer.cancel();
+    m_poll_timer.cancel();
+    {
+        std::lock_guard lock(m_worker_mutex);
+        m_worker_stopping = true;
+        m_worker_wake.notify_one();
+    }
+    if (m_worker.joinable())
+        m_worker.join();
+}
+
+// --- worker thread ------------------------------------------------------------
+
+void Forwarder::post_to_worker(std::function<void()> job) {
+    std::lock_guard lock(m_worker_mutex);
+    m_jobs.push_back(std::move(job));
+    m_worker_wake.notify_one();
+}
+
+void Forwarder::run_worker() {
+    for (;;) {
+        std::function<void()> job;
+        {
+            std::unique_lock lock(m_worker_mutex);
+            m_worker_wake.wait(lock, [this] { return m_worker_stopping || !m_jobs.empty(); });
+            if (m_worker_stopping) {
+                lock.unlock();
+                flush_transitions();  // what was answered is recorded; the rest resumes at start
+                return;
+            }
+            job = std::move(m_jobs.front());
+            m_jobs.pop_front();
+        }
+        job();
+    }
+}
+
+void Forwarder::flush_transitions() {
+    std::vector<storage::OutboxTransition> batch;
+    {
+        std::lock_guard lock(m_worker_mutex);
+        batch.swap(m_transitions);
+        m_flush_posted = false;
+    }
+    if (batch.empty())
+        return;
+    if (auto recorded = m_outbox.record(batch, now_us()); !recorded) {
+        // Not recorded: the rows stay in_flight and are sent again at the next
+        // start (a duplicate the platform recognises), so nothing is lost.
+        const std::string message = recorded.error().message();
+        boost::asio::post(m_io, [this, message] {
+            m_log.error(component, "cannot record delivery outcomes (they will be re-sent at restart): " + message);
+        });
+    }
+}
+
+std::optional<std::string> Forwarder::build_signed_bundle(const storage::OutboxItem& item, const std::string& id_pe,
+                                                          std::string& problem) {
+    auto device = devices::DeviceId::parse(item.device_id);
+    auto reading = upstream::StoredReading::parse(item.body);
+    if (!device || !reading) {
+        problem = "unreadable-row: " + (!device ? device.error().message() : reading.error().message());
+        return std::nullopt;
+    }
+    DeviceDescription description;
+    {
+        std::lock_guard lock(m_devices_mutex);
+        if (const auto it = m_devices.find(item.device_id); it != m_devices.end())
+            description = it->second;
+    }
+    const upstream::BundleInput input{.device = *device,
+                                      .eui64 = std::nullopt,
+                                      .manufacturer = description.manufacturer,
+                                      .model = description.model,
+                                      .sequence = static_cast<std::uint64_t>(item.sequence),
+                                      .reading = std::move(*reading),
+                                      .patient_idpe = id_pe,
+                                      .practitioner_idnps = std::nullopt,
+                                      .glucose_moment = std::nullopt};
+    auto bundle = upstream::build_bundle(input);
+    if (!bundle) {
+        problem = std::string(upstream::to_string(bundle.error().problem));
+        return std::nullopt;
+    }
+    const auto request =
+        signing::signature_request(m_signer, now_time(), m_settings.facility_system, m_settings.facility_value);
+    if (auto signed_ok = upstream::sign_bundle(*bundle, request, signing::sign_function(m_signer)); !signed_ok) {
+        problem = "signing-failed: " + signed_ok.error().message();
+        return std::nullopt;
+    }
+    return boost::json::serialize(*bundle);
+}
+
+Forwarder::Prepared Forwarder::prepare(std::size_t limit) {
+    Prepared prepared;
+    auto items = m_outbox.next(0, limit);
+    if (!items) {
+        prepared.error = items.error().message();
+        return prepared;
+    }
+    std::map<std::string, std::optional<storage::Pairing>> pairings;
+    std::vector<storage::OutboxTransition> transitions;
+    for (auto& item : *items) {
+        auto& pairing = pairings[item.patient];
+        if (!pairings.contains(item.patient) || !pairing) {
+            if (auto found = m_outbox.pairing(item.patient); found)
+                pairing = std::move(*found);
+        }
+        storage::OutboxTransition transition;
+        transition.reading_id = item.reading_id;
+        if (!pairing) {
+            transition.state = storage::OutboxState::held;
+            transition.reason = "not-paired";
+            ++prepared.finals;
+            transitions.push_back(std::move(transition));
+            continue;
+        }
+        std::string problem;
+        auto body = build_signed_bundle(item, pairing->id_pe, problem);
+        if (!body) {
+            transition.state = storage::OutboxState::held;
+            transition.reason = problem;
+            ++prepared.finals;
+            transitions.push_back(std::move(transition));
+            continue;
+        }
+        transition.state = storage::OutboxState::in_flight;
+        transitions.push_back(std::move(transition));
+        prepared.tokens[item.patient] = pairing->access_token;
+        prepared.items.push_back({item.reading_id, item.patient, std::move(*body), false});
+    }
+    if (auto recorded = m_outbox.record(transitions, now_us()); !recorded) {
+        prepared.items.clear();
+        prepared.finals = 0;
+        prepared.error = recorded.error().message();
+    }
+    return prepared;
+}
+
+// --- io_context thread ----------------------------------------------------------
+
+void Forwarder::fetch() {
+    if (m_stopped || m_fetching || m_pending >= m_settings.prefetch / 2)
+        return;
+    m_fetching = true;
+    m_poked = false;
+    const std::size_t limit = m_settings.prefetch - m_pending;
+    post_to_worker([this, limit] {
+        auto prepared = prepare(limit);
+        boost::asio::post(m_io, [this, prepared = std::move(prepared)]() mutable { on_prepared(std::move(prepared)); });
+    });
+}
+
+void Forwarder::on_prepared(Prepared prepared) {
+    m_fetching = false;
+    if (m_stopped)
+        return;
+    if (!prepared.error.empty() && m_logged.insert("outbox: " + prepared.error).second)
+        m_log.error(component, "cannot read the outbox: " + prepared.error);
+    m_counters.held += prepared.finals;
+    if (prepared.finals > 0 && m_logged.insert("held").second)
+        m_log.warning(component, std::to_string(prepared.finals) +
+                                     " reading(s) held (not paired, or no valid bundle; see carebridged --outbox)");
+    for (auto& [patient, token] : prepared.tokens)
+        m_tokens.try_emplace(patient, token);  // a token refreshed meanwhile wins
+    const bool got_work = !prepared.items.empty() || prepared.finals > 0;
+    for (auto& item : prepared.items) {
+        ++m_pending;
+        m_queues[item.patient].push_back(std::move(item));
+    }
+    dispatch();
+    if (!got_work && m_pending == 0 && m_counters.requests + m_counters.held != m_caught_up_at) {
+        // Everything taken from the outbox is final: tests and operators wait for this line.
+        m_caught_up_at = m_counters.requests + m_counters.held;
+        m_log.info(component, "caught up: " + std::to_string(m_counters.delivered) + " delivered, " +
+                                  std::to_string(m_counters.held) + " held, " + std::to_string(m_counters.refused) +
+                                  " refused since start");
+    }
+    if (got_work || m_poked)
+        fetch();
+    if (!m_fetching)
+        schedule_poll();
+}
+
+void Forwarder::schedule_poll() {
+    if (m_poll_armed || m_stopped)
+        return;
+    m_poll_armed = true;
+    m_poll_timer.expires_after(m_settings.poll);
+    m_poll_timer.async_wait([this](const boost::system::error_code& error) {
+        if (error)
+            return;
+        m_poll_armed = false;
+        fetch();
+        if (!m_fetching)
+            schedule_poll();
+    });
+}
+
+void Forwarder::dispatch() {
+    if (m_paused || m_stopped)
+        return;
+    for (auto& [patient, queue] : m_queues) {
+        if (m_client.in_flight() + m_client.queued() >= 2 * std::max<std::size_t>(1, m_client.in_flight()) &&
+            m_client.queued() > 0)
+            return;  // the client has enough waiting already
+        if (queue.empty() || m_busy.contains(patient))
+            continue;
+        send(patient);
+    }
+}
+
+void Forwarder::send(const std::string& patient) {
+    auto& queue = m_queues[patient];
+    const Item& item = queue.front();
+    m_busy.insert(patient);
+    ++m_counters.requests;
+    upstream::HttpRequest request;
+    request.target = m_settings.fhir_target;
+    request.content_type = "application/fhir+json";
+    request.body = item.body;
+    request.bearer = m_tokens[patient];
+    m_client.send(std::move(request), [this, patient](Result<upstream::HttpResponse> answer) {
+        if (!m_stopped)
+            on_answer(patient, std::move(answer));
+    });
+}
+
+void Forwarder::on_answer(const std::string& patient, Result<upstream::HttpResponse> answer) {
+    m_busy.erase(patient);
+    auto& queue = m_queues[patient];
+    if (queue.empty())
+        return;  // cannot happen: the item stays queued while its request is out
+    Item& item = queue.front();
+    storage::OutboxTransition transition;
+    transition.reading_id = item.reading_id;
+    transition.attempted = true;
+    if (!answer) {
+        retry_later(patient, answer.error().message(), std::nullopt);
+        return;
+    }
+    const unsigned status = answer->status;
+    if (status >= 200 && status < 300) {
+        transition.state = storage::OutboxState::delivered;
+        transition.server_id = observation_id_of(answer->body);
+        ++m_counters.delivered;
+        if (m_backoff.count() > 0)
+            m_log.notice(component, "the national space answers again: delivering");
+        m_backoff = std::chrono::milliseconds(0);
+        finish(patient, std::move(transition));
+        return;
+    }
+    if (status == 401 && !item.refreshed) {
+        item.refreshed = true;
+        refresh_token(patient);
+        return;
+    }
+    if (status == 429 || status >= 500) {
+        retry_later(patient, "HTTP " + std::to_string(status), answer->retry_after);
+        return;
+    }
+    const std::string diagnostics = diagnostics_of(answer->body);
+    if (status == 401 || status == 403) {
+        transition.state = storage::OutboxState::held;
+        transition.reason = (status == 401 ? "not-paired: token refused" : "consent-refused") +
+                            (diagnostics.empty() ? std::string() : ": " + diagnostics);
+        ++m_counters.held;
+    } else {
+        transition.state = storage::OutboxState::refused;
+        transition.reason = "HTTP " + std::to_string(status) + (diagnostics.empty() ? "" : ": " + diagnostics);
+        ++m_counters.refused;
+    }
+    if (m_logged.insert(transition.reason.substr(0, 60)).second)
+        m_log.warning(component, "reading " + std::to_string(item.reading_id) + " " +
+                                     storage::to_string(transition.state) + ": " + transition.reason);
+    finish(patient, std::move(transition));
+}
+
+void Forwarder::finish(const std::string& patient, storage::OutboxTransition transition) {
+    auto& queue = m_queues[patient];
+    queue.pop_front();
+    if (queue.empty())
+        m_queues.erase(patient);
+    --m_pending;
+    record(std::move(transition));
+    dispatch();
+    fetch();
+}
+
+void Forwarder::retry_later(const std::string& patient, const std::string& why,
+                            std::optional<std::chrono::seconds> retry_after) {
+    ++m_counters.retried;
+    (void)patient;  // its reading stays first in its queue
+    if (m_paused)
+        return;
+    m_backoff = m_backoff.count() == 0 ? m_settings.backoff_initial : std::min(m_backoff * 2, m_settings.backoff_max);
+    std::uniform_int_distribution<std::int64_t> jitter(0, m_backoff.count() / 2);
+    auto delay = m_backoff / 2 + std::chrono::milliseconds(jitter(m_jitter)) + m_backoff / 2;
+    if (retry_after && *retry_after > delay)
+        delay = std::chrono::duration_cast<std::chrono::milliseconds>(*retry_after);
+    m_paused = true;
+    m_log.warning(component, "national space unavailable (" + why + "): sending paused for " +
+                                 std::to_string(delay.count()) + " ms");
+    m_pause_timer.expires_after(delay);
+    m_pause_timer.async_wait([this](const boost::system::error_code& error) {
+        if (error)
+            return;
+        m_paused = false;
+        dispatch();
+    });
+}
+
+void Forwarder::refresh_token(const std::string& patient) {
+    m_busy.insert(patient);
+    ++m_counters.token_refreshes;
+    // The refresh token is read on the worker (it is only in the store).
+    post_to_worker([this, patient] {
+        auto pairing = m_outbox.pairing(patient);
+        std::string refresh = (pairing && *pairing) ? (*pairing)->refresh_token : std::string();
+        boost::asio::post(m_io, [this, patient, refresh = std::move(refresh)] {
+            if (m_stopped)
+                return;
+            boost::json::object body{{"grant_type", "refresh_token"}, {"refresh_token", refresh}};
+            upstream::HttpRequest request;
+            request.target = m_settings.token_target;
+            request.content_type = "application/json";
+            request.body = boost::json::serialize(body);
+            m_client.send(std::move(request), [this, patient](Result<upstream::HttpResponse> answer) {
+                if (m_stopped)
+                    return;
+                m_busy.erase(patient);
+                std::optional<boost::json::value> parsed;
+                if (answer && answer->status == 200)
+                    parsed = parse_answer(answer->body);
+                const auto* access = parsed ? member(*parsed, "access_token") : nullptr;
+                if (access == nullptr || !access->is_string()) {
+                    if (!answer) {
+                        retry_later(patient, answer.error().message(), std::nullopt);
+                        m_queues[patient].front().refreshed = false;
+                        return;
+                    }
+                    // Refused: the pairing is gone; the reading waits for a new one.
+                    storage::OutboxTransition transition;
+                    transition.reading_id = m_queues[patient].front().reading_id;
+                    transition.state = storage::OutboxState::held;
+                    transition.reason =
+                        "not-paired: token refresh refused (HTTP " + std::to_string(answer->status) + ")";
+                    ++m_counters.held;
+                    if (m_logged.insert("refresh " + patient).second)
+                        m_log.warning(component, "patient " + patient + ": " + transition.reason +
+                                                     "; pair again (carebridged --pair)");
+                    finish(patient, std::move(transition));
+                    return;
+                }
+                m_tokens[patient] = std::string(access->as_string());
+                storage::Pairing update;
+                update.patient = patient;
+                update.access_token = m_tokens[patient];
+                if (const auto* next = member(*parsed, "refresh_token"); next != nullptr && next->is_string())
+                    update.refresh_token = std::string(next->as_string());
+                std::int64_t expires_in = 3600;
+                if (const auto* e = member(*parsed, "expires_in"); e != nullptr && e->is_int64())
+                    expires_in = e->as_int64();
+                post_to_worker([this, update, expires_in]() mutable {
+                    auto current = m_outbox.pairing(update.patient);
+                    if (!current || !*current)
+                        return;
+                    storage::Pairing renewed = **current;
+                    renewed.access_token = update.access_token;
+                    if (!update.refresh_token.empty())
+                        renewed.refresh_token = update.refresh_token;
+                    renewed.access_expires_us = now_us() + expires_in * 1'000'000;
+                    (void)m_outbox.save_pairing(renewed);
+                });
+                send(patient);
+            });
+        });
+    });
+}
+
+void Forwarder::record(storage::OutboxTransition transition) {
+    std::lock_guard lock(m_worker_mutex);
+    m_transitions.push_back(std::move(transition));
+    if (m_flush_posted)
+        return;
+    m_flush_posted = true;
+    m_jobs.push_back([this] { flush_transitions(); });
+    m_worker_wake.notify_one();
+}
+
+}  // namespace cb

@@ -1,0 +1,92 @@
+#include "daemon/pairing.hpp"
+
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+#include <chrono>
+
+#include "daemon/forwarder.hpp"
+
+namespace cb {
+
+namespace {
+
+bool printable_token(std::string_view text, std::size_t max) {
+    if (text.empty() || text.size() > max)
+        return false;
+    for (char c : text)
+        if (c <= 0x20 || c >= 0x7f)
+            return false;
+    return true;
+}
+
+std::int64_t now_us() {
+    return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
+}  // namespace
+
+Result<void> check_pairing_request(const PairingRequest& request) {
+    if (!printable_token(request.patient, 128))
+        return fail(ErrorKind::invalid_input, "--pair: the patient reference must be 1..128 printable characters");
+    if (request.nir.size() < 13 || request.nir.size() > 15)
+        return fail(ErrorKind::invalid_input, "--nir: expected 13 to 15 characters (the NIR, with or without its key)");
+    for (char c : request.nir)
+        if (!((c >= '0' && c <= '9') || c == 'A' || c == 'B'))  // 2A/2B: Corsica
+            return fail(ErrorKind::invalid_input, "--nir: only digits (and 2A/2B for Corsica) are allowed");
+    if (!printable_token(request.code, 64))
+        return fail(ErrorKind::invalid_input, "--code: expected 1..64 printable characters");
+    return {};
+}
+
+Result<std::string> pair_patient(boost::asio::io_context& io, upstream::HttpsClient& client, storage::Outbox& outbox,
+                                 const PairingRequest& request) {
+    CB_TRY(check_pairing_request(request));
+    upstream::HttpRequest http;
+    http.target = "/pairing";
+    http.content_type = "application/json";
+    http.body = boost::json::serialize(boost::json::object{{"nir", request.nir}, {"code", request.code}});
+    std::optional<Result<upstream::HttpResponse>> answer;
+    client.send(std::move(http), [&answer](Result<upstream::HttpResponse> result) { answer = std::move(result); });
+    io.restart();
+    while (!answer && io.run_one() > 0) {
+    }
+    if (!answer)
+        return fail(ErrorKind::internal, "pairing: no answer and nothing left to run");
+    if (!*answer)
+        return std::move(*answer).error();
+    const auto& response = answer->value();
+    if (response.status != 200) {
+        const std::string why = diagnostics_of(response.body);
+        return fail(
+            response.status == 403 || response.status == 400 ? ErrorKind::invalid_input : ErrorKind::unavailable,
+            "pairing refused by the national space (HTTP " + std::to_string(response.status) + ")" +
+                (why.empty() ? "" : ": " + why));
+    }
+    boost::system::error_code error;
+    const auto value = boost::json::parse(response.body, error);
+    const auto* object = (!error && value.is_object()) ? &value.as_object() : nullptr;
+    const auto text = [object](std::string_view key) -> std::string {
+        const auto* member = object != nullptr ? object->if_contains(key) : nullptr;
+        return member != nullptr && member->is_string() ? std::string(member->as_string()) : std::string();
+    };
+    storage::Pairing pairing;
+    pairing.patient = request.patient;
+    pairing.id_pe = text("idPe");
+    pairing.access_token = text("access_token");
+    pairing.refresh_token = text("refresh_token");
+    if (!printable_token(pairing.id_pe, 128) || !printable_token(pairing.access_token, 4096) ||
+        !printable_token(pairing.refresh_token, 4096))
+        return fail(ErrorKind::invalid_input,
+                    "pairing: the answer lacks a usable idPe, access_token or refresh_token (printable, bounded)");
+    std::int64_t expires_in = 3600;
+    if (const auto* e = object->if_contains("expires_in"); e != nullptr && e->is_int64() && e->as_int64() > 0)
+        expires_in = e->as_int64();
+    pairing.paired_us = now_us();
+    pairing.access_expires_us = pairing.paired_us + expires_in * 1'000'000;
+    CB_TRY(outbox.save_pairing(pairing));
+    CB_TRY(outbox.requeue_held(request.patient, "not-paired", pairing.paired_us));
+    return pairing.id_pe;
+}
+
+}  // namespace cb

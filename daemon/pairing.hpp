@@ -1,0 +1,31 @@
+// Pairing a patient with the national space (docs/upstream.md §Pairing):
+// POST /pairing {"nir","code"} over the gateway's mutual TLS; the answer's
+// idPe and tokens are stored (drivers/storage/outbox.hpp, pairings), and the
+// patient's readings held "not-paired" are queued again. Run by
+// `carebridged --pair` beside the running daemon (SQLite allows it); the
+// daemon's forwarder finds them at its next look at the outbox.
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <string>
+
+#include "drivers/storage/outbox.hpp"
+#include "drivers/upstream/https_client.hpp"
+
+namespace cb {
+
+struct PairingRequest {
+    std::string patient;  // the local patient reference (readings.patient)
+    std::string nir;      // the patient's NIR (13 digits + key, or 15)
+    std::string code;     // the one-time code the patient got from the national space
+};
+
+// Checks the request's fields; the message names the bad one (never its value for the code).
+Result<void> check_pairing_request(const PairingRequest& request);
+
+// Sends the pairing, waits for the answer (runs `io`), saves it and queues
+// the patient's held readings again. Returns the idPe.
+Result<std::string> pair_patient(boost::asio::io_context& io, upstream::HttpsClient& client, storage::Outbox& outbox,
+                                 const PairingRequest& request);
+
+}  // namespace cb
