@@ -17,7 +17,7 @@ namespace cb {
 namespace {
 
 constexpr std::size_t challenge_size = 32;
-constexpr std::size_t max_ca_file_size = 64 * 1024;
+constexpr std::size_t max_ca_file_size = std::size_t{64} * 1024;
 
 std::string in_quotes(std::string_view reader) {
     return "\"" + std::string(reader) + "\"";
@@ -440,7 +440,8 @@ void CardSessions::card_gone(const std::string& reader) {
 
 void CardSessions::submit_pin(const std::string& reader, std::optional<cards::Pin> pin, pcsc::LastTry last_try,
                               PinCompletion done) {
-    const auto complete = [this, done](pcsc::CardResult<pcsc::Done> result) {
+    // Called only on the early returns, before `done` is moved into the job.
+    const auto complete = [this, &done](pcsc::CardResult<pcsc::Done> result) {
         if (done)
             boost::asio::post(m_io, [done, result = std::move(result)] { done(result); });
     };
@@ -459,31 +460,31 @@ void CardSessions::submit_pin(const std::string& reader, std::optional<cards::Pi
     // copies and wiped when the last one goes, right after the VERIFY.
     auto shared_pin = pin ? std::make_shared<cards::Pin>(std::move(*pin)) : std::shared_ptr<cards::Pin>();
     pin.reset();
-    worker(reader).post(
-        [this, reader, generation, shared_pin = std::move(shared_pin), last_try, done](Worker& io) mutable {
-            const cards::Bytes challenge = m_options.challenge();
-            auto result = [&]() -> pcsc::CardResult<pcsc::PractitionerAuthentication> {
-                auto channel = io.connect();
-                if (!channel)
-                    return std::move(channel).error();
-                return pcsc::authenticate_practitioner(*channel, {.pin = shared_pin.get(),
-                                                                  .entry = m_options.pin_entry,
-                                                                  .last_try = last_try,
-                                                                  .pinpad = m_options.pinpad,
-                                                                  .challenge = challenge,
-                                                                  .igc_sante_ca_der = m_trust.igc_sante_ca_der,
-                                                                  .verification_time = m_options.now()});
-            }();
-            shared_pin.reset();
-            boost::asio::post(m_io, [this, reader, generation, result = std::move(result), done]() mutable {
-                on_pin_result(reader, generation, std::move(result), done);
-            });
+    worker(reader).post([this, reader, generation, shared_pin = std::move(shared_pin), last_try,
+                         done = std::move(done)](Worker& io) mutable {
+        const cards::Bytes challenge = m_options.challenge();
+        auto result = [&]() -> pcsc::CardResult<pcsc::PractitionerAuthentication> {
+            auto channel = io.connect();
+            if (!channel)
+                return std::move(channel).error();
+            return pcsc::authenticate_practitioner(*channel, {.pin = shared_pin.get(),
+                                                              .entry = m_options.pin_entry,
+                                                              .last_try = last_try,
+                                                              .pinpad = m_options.pinpad,
+                                                              .challenge = challenge,
+                                                              .igc_sante_ca_der = m_trust.igc_sante_ca_der,
+                                                              .verification_time = m_options.now()});
+        }();
+        shared_pin.reset();
+        boost::asio::post(m_io, [this, reader, generation, result = std::move(result), done]() mutable {
+            on_pin_result(reader, generation, std::move(result), done);
         });
+    });
 }
 
 void CardSessions::on_pin_result(const std::string& reader, std::uint64_t generation,
                                  pcsc::CardResult<pcsc::PractitionerAuthentication> result, const PinCompletion& done) {
-    const auto complete = [&](pcsc::CardResult<pcsc::Done> outcome) {
+    const auto complete = [&](const pcsc::CardResult<pcsc::Done>& outcome) {
         if (done)
             done(outcome);
     };

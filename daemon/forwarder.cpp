@@ -13,7 +13,7 @@ namespace cb {
 namespace {
 
 constexpr std::string_view component = "upstream";
-constexpr std::size_t max_answer_parse = 256 * 1024;
+constexpr std::size_t max_answer_parse = std::size_t{256} * 1024;
 
 std::int64_t now_us() {
     return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch())
@@ -107,6 +107,12 @@ Forwarder::~Forwarder() {
 }
 
 Result<void> Forwarder::start() {
+    m_bundle_signer = CB_TRY(upstream::BundleSigner::prepare(
+        signing::signature_request(m_signer, now_time(), m_settings.facility_system, m_settings.facility_value),
+        signing::sign_function(m_signer)));
+    // Building and signing bundles is the forwarder's main cost: spread it
+    // over the cores (the io thread's TLS is light beside it: bench/forward).
+    m_signing_threads = std::clamp(std::thread::hardware_concurrency(), 1U, 4U);
     const auto resumed = CB_TRY(m_outbox.resume_in_flight(now_us()));
     if (resumed > 0)
         m_log.notice(component, std::to_string(resumed) + " reading(s) in flight at the last stop are sent again");
@@ -186,7 +192,7 @@ void Forwarder::flush_transitions() {
 }
 
 std::optional<std::string> Forwarder::build_signed_bundle(const storage::OutboxItem& item, const std::string& id_pe,
-                                                          std::string& problem) {
+                                                          std::string& problem) const {
     auto device = devices::DeviceId::parse(item.device_id);
     auto reading = upstream::StoredReading::parse(item.body);
     if (!device || !reading) {
@@ -213,9 +219,7 @@ std::optional<std::string> Forwarder::build_signed_bundle(const storage::OutboxI
         problem = std::string(upstream::to_string(bundle.error().problem));
         return std::nullopt;
     }
-    const auto request =
-        signing::signature_request(m_signer, now_time(), m_settings.facility_system, m_settings.facility_value);
-    if (auto signed_ok = upstream::sign_bundle(*bundle, request, signing::sign_function(m_signer)); !signed_ok) {
+    if (auto signed_ok = m_bundle_signer->sign(*bundle, now_time()); !signed_ok) {
         problem = "signing-failed: " + signed_ok.error().message();
         return std::nullopt;
     }
@@ -229,36 +233,57 @@ Forwarder::Prepared Forwarder::prepare(std::size_t limit) {
         prepared.error = items.error().message();
         return prepared;
     }
-    std::map<std::string, std::optional<storage::Pairing>> pairings;
-    std::vector<storage::OutboxTransition> transitions;
-    for (auto& item : *items) {
-        auto& pairing = pairings[item.patient];
-        if (!pairings.contains(item.patient) || !pairing) {
-            if (auto found = m_outbox.pairing(item.patient); found)
-                pairing = std::move(*found);
+    if (items->empty())
+        m_pairings.clear();  // idle: a patient paired again meanwhile is read afresh
+    // Pairings, read once per patient (only found ones are kept: a pairing
+    // made by `carebridged --pair` is seen at the next batch).
+    std::vector<const storage::Pairing*> pairing_of(items->size(), nullptr);
+    for (std::size_t i = 0; i < items->size(); ++i) {
+        const std::string& patient = (*items)[i].patient;
+        auto it = m_pairings.find(patient);
+        if (it == m_pairings.end()) {
+            if (auto found = m_outbox.pairing(patient); found && *found)
+                it = m_pairings.emplace(patient, std::move(**found)).first;
         }
+        if (it != m_pairings.end())
+            pairing_of[i] = &it->second;
+    }
+    // Bundles built and signed in parallel, each thread on its own slice.
+    std::vector<std::optional<std::string>> bodies(items->size());
+    std::vector<std::string> problems(items->size());
+    const auto work = [&](std::size_t from, std::size_t to) {
+        for (std::size_t i = from; i < to; ++i)
+            if (pairing_of[i] != nullptr)
+                bodies[i] = build_signed_bundle((*items)[i], pairing_of[i]->id_pe, problems[i]);
+    };
+    const std::size_t threads = std::min<std::size_t>(m_signing_threads, (items->size() + 31) / 32);
+    if (threads <= 1) {
+        work(0, items->size());
+    } else {
+        std::vector<std::thread> helpers;
+        const std::size_t slice = (items->size() + threads - 1) / threads;
+        for (std::size_t t = 1; t < threads; ++t)
+            helpers.emplace_back(work, std::min(items->size(), t * slice), std::min(items->size(), (t + 1) * slice));
+        work(0, slice);
+        for (auto& helper : helpers)
+            helper.join();
+    }
+    std::vector<storage::OutboxTransition> transitions;
+    transitions.reserve(items->size());
+    for (std::size_t i = 0; i < items->size(); ++i) {
+        auto& item = (*items)[i];
         storage::OutboxTransition transition;
         transition.reading_id = item.reading_id;
-        if (!pairing) {
+        if (pairing_of[i] == nullptr || !bodies[i]) {
             transition.state = storage::OutboxState::held;
-            transition.reason = "not-paired";
+            transition.reason = pairing_of[i] == nullptr ? std::string("not-paired") : problems[i];
             ++prepared.finals;
-            transitions.push_back(std::move(transition));
-            continue;
+        } else {
+            transition.state = storage::OutboxState::in_flight;
+            prepared.tokens[item.patient] = pairing_of[i]->access_token;
+            prepared.items.push_back({item.reading_id, item.patient, std::move(*bodies[i]), false});
         }
-        std::string problem;
-        auto body = build_signed_bundle(item, pairing->id_pe, problem);
-        if (!body) {
-            transition.state = storage::OutboxState::held;
-            transition.reason = problem;
-            ++prepared.finals;
-            transitions.push_back(std::move(transition));
-            continue;
-        }
-        transition.state = storage::OutboxState::in_flight;
         transitions.push_back(std::move(transition));
-        prepared.tokens[item.patient] = pairing->access_token;
-        prepared.items.push_back({item.reading_id, item.patient, std::move(*body), false});
     }
     if (auto recorded = m_outbox.record(transitions, now_us()); !recorded) {
         prepared.items.clear();

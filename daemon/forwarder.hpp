@@ -45,6 +45,7 @@
 #include "drivers/signing/signer.hpp"
 #include "drivers/storage/outbox.hpp"
 #include "drivers/upstream/https_client.hpp"
+#include "protocol/upstream/jws.hpp"
 
 namespace cb {
 
@@ -117,7 +118,7 @@ private:
     void post_to_worker(std::function<void()> job);
     Prepared prepare(std::size_t limit);
     std::optional<std::string> build_signed_bundle(const storage::OutboxItem& item, const std::string& id_pe,
-                                                   std::string& problem);
+                                                   std::string& problem) const;
     void flush_transitions();
 
     // io_context thread.
@@ -141,7 +142,10 @@ private:
 
     // Worker side (m_outbox and the device descriptions only there).
     storage::Outbox m_outbox;
-    std::mutex m_devices_mutex;
+    std::optional<upstream::BundleSigner> m_bundle_signer;            // made at start()
+    std::map<std::string, storage::Pairing, std::less<>> m_pairings;  // found pairings; cleared when idle
+    unsigned m_signing_threads = 1;
+    mutable std::mutex m_devices_mutex;
     Devices m_devices;
     std::mutex m_worker_mutex;
     std::condition_variable m_worker_wake;

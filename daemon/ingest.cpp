@@ -30,8 +30,8 @@ IngestService::IngestService(boost::asio::io_context& io, Logger& log, const Dev
       m_presence(presence),
       m_clock(std::move(clock)),
       m_disk_usage(std::move(disk_usage)),
-      m_settings(settings),
-      m_ack_budget(settings.max_acks_per_s),
+      m_settings(std::move(settings)),
+      m_ack_budget(m_settings.max_acks_per_s),  // m_settings is declared, so initialised, first
       m_ack_timer(io) {}
 
 Result<void> IngestService::restore(storage::ReadingStore& store) {

@@ -127,7 +127,11 @@ int pair(const std::string& config_path, const cb::PairingRequest& request) {
     const auto database = config->daemon.state_dir / "readings.db";
     boost::asio::io_context io(1);
     auto client = cb::make_upstream_client(io, config->upstream);
-    auto store = client ? cb::storage::SqliteReadingStore::open(database) : std::move(client).error();
+    if (!client) {
+        logger.error("pairing", client.error().message());
+        return exit_for(client.error());
+    }
+    auto store = cb::storage::SqliteReadingStore::open(database);
     auto outbox = store ? cb::storage::Outbox::open(database) : std::move(store).error();
     if (!outbox) {
         logger.error("pairing", outbox.error().message());

@@ -22,7 +22,7 @@ const char* to_string(CardFailure failure) noexcept {
     return "?";
 }
 
-CardResult<Done> lift(Result<void> result, CardFailure otherwise, const std::string& context) {
+CardResult<Done> lift(const Result<void>& result, CardFailure otherwise, const std::string& context) {
     if (result)
         return Done{};
     const auto& error = result.error();

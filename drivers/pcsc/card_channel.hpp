@@ -171,7 +171,7 @@ private:
     CardResult<Bytes> exchange(std::span<const std::uint8_t> command, std::string_view what);
     CardResult<cards::ResponseApdu> complete(cards::ResponsePlanner& planner, cards::ResponseApdu response,
                                              std::string_view what);
-    CardError failure(PcscCode code, std::string_view what);
+    CardError failure(PcscCode result, std::string_view what);
     std::string prefix() const;
 
     PcscApi* m_api;
@@ -194,6 +194,6 @@ CardResult<T> lift(Result<T> result, CardFailure otherwise, const std::string& c
                      context + ": " + error.message(), std::nullopt};
 }
 
-CardResult<Done> lift(Result<void> result, CardFailure otherwise, const std::string& context);
+CardResult<Done> lift(const Result<void>& result, CardFailure otherwise, const std::string& context);
 
 }  // namespace cb::pcsc

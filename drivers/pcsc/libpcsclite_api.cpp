@@ -42,7 +42,7 @@ static_assert(SCARD_STATE_PRESENT == state::present && SCARD_STATE_CHANGED == st
               SCARD_STATE_IGNORE == state::ignore);
 static_assert(MAX_ATR_SIZE == max_atr_size);
 
-constexpr std::size_t max_reader_list = 64 * 1024;
+constexpr std::size_t max_reader_list = std::size_t{64} * 1024;
 
 PcscCode to_code(LONG value) {
     return static_cast<PcscCode>(static_cast<unsigned long>(value) & 0xFFFFFFFFUL);

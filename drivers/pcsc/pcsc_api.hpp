@@ -64,12 +64,12 @@ inline constexpr PcscCode removed_card = 0x80100069;          // SCARD_W_REMOVED
 }  // namespace code
 
 // "SCARD_W_REMOVED_CARD (the card was removed)", "0x8010FFFF (unknown PC/SC code)".
-std::string describe_code(PcscCode code);
+std::string describe_code(PcscCode value);
 
 // True for the codes that mean pcscd is gone or restarted and the context is
 // useless: NO_SERVICE, SERVICE_STOPPED, INVALID_HANDLE, F_COMM_ERROR,
 // F_INTERNAL_ERROR. The cure is a new context.
-bool is_service_lost(PcscCode code) noexcept;
+bool is_service_lost(PcscCode value) noexcept;
 
 // Reader state bits (SCARD_STATE_*); the high 16 bits of an event state are
 // pcscd's event counter for a reader, and the number of readers for the PnP

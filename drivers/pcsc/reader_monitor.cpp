@@ -60,7 +60,7 @@ bool ReaderMonitor::stopping() {
     return m_stopping;
 }
 
-void ReaderMonitor::emit(ReaderEvent event) {
+void ReaderMonitor::emit(const ReaderEvent& event) {
     if (m_callback)
         m_callback(event);
 }
@@ -94,7 +94,8 @@ void ReaderMonitor::run() {
         backoff.reset();
         if (outage_reported)
             emit({.kind = ReaderEventKind::service_restored, .reader = {}, .atr = {}, .detail = {}});
-        outage_reported = false;
+        // No `outage_reported = false` here: every way out of watch() below either
+        // leaves the loop or reports a new outage (and sets the flag) first.
 
         const PcscCode ended = watch(context);
         {

@@ -105,7 +105,7 @@ private:
     PcscCode refresh_readers(ContextHandle context);
     void apply(const ReaderState& observed);
     void forget_all();
-    void emit(ReaderEvent event);
+    void emit(const ReaderEvent& event);
     bool stopping();
 
     PcscApi& m_api;

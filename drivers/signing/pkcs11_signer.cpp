@@ -154,7 +154,8 @@ public:
         const std::string module = config.module.string();
         m_module = ::dlopen(module.c_str(), RTLD_NOW | RTLD_LOCAL);
         if (m_module == nullptr) {
-            const char* reason = ::dlerror();
+            // False positive: glibc keeps the dlerror() state per thread (dlerror(3): MT-Safe).
+            const char* reason = ::dlerror();  // NOLINT(concurrency-mt-unsafe)
             return fail(ErrorKind::io, "PKCS#11 module " + module + ": cannot load: " + (reason ? reason : "?"));
         }
         CK_C_GetFunctionList get_function_list = nullptr;
@@ -213,7 +214,9 @@ private:
         if (!config.pin_file.empty()) {
             pin = CB_TRY(read_private_file(config.pin_file, "PIN file"));
         } else {
-            const char* value = std::getenv(config.pin_env.c_str());
+            // Read once, when the signer is opened at start-up; nothing in carebridge
+            // modifies the environment (no setenv/putenv), so no write can race this read.
+            const char* value = std::getenv(config.pin_env.c_str());  // NOLINT(concurrency-mt-unsafe)
             if (value == nullptr)
                 return fail(ErrorKind::invalid_input, "PKCS#11 token \"" + m_token + "\": environment variable " +
                                                           config.pin_env + " is not set");

@@ -17,8 +17,8 @@
 namespace cb::signing {
 
 namespace {
-constexpr std::size_t max_private_file = 64 * 1024;
-constexpr std::size_t max_chain_file = 8 * 16 * 1024;
+constexpr std::size_t max_private_file = std::size_t{64} * 1024;
+constexpr std::size_t max_chain_file = std::size_t{8} * 16 * 1024;
 constexpr std::size_t max_chain_certificates = 8;
 
 std::string mode_text(mode_t mode) {

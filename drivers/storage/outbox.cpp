@@ -23,12 +23,19 @@ Result<Outbox> Outbox::open(const std::filesystem::path& path) {
     return Outbox(std::move(database));
 }
 
+Result<Statement*> Outbox::cached(std::optional<Statement>& slot, std::string_view sql, std::string_view what) {
+    if (!slot)
+        slot.emplace(CB_TRY(m_database.prepare(sql, what)));
+    slot->reset();
+    return &*slot;
+}
+
 Result<std::vector<OutboxItem>> Outbox::next(std::int64_t after_id, std::size_t limit) {
-    auto query =
-        CB_TRY(m_database.prepare("SELECT o.reading_id, r.device_id, r.sequence, r.type, r.body, r.patient, o.attempts"
-                                  " FROM outbox o JOIN readings r ON r.id = o.reading_id"
-                                  " WHERE o.state = 'queued' AND o.reading_id > ?1 ORDER BY o.reading_id LIMIT ?2",
-                                  "read the outbox"));
+    Statement& query = *CB_TRY(cached(m_next,
+                                      "SELECT o.reading_id, r.device_id, r.sequence, r.type, r.body, r.patient, "
+                                      "o.attempts FROM outbox o JOIN readings r ON r.id = o.reading_id"
+                                      " WHERE o.state = 'queued' AND o.reading_id > ?1 ORDER BY o.reading_id LIMIT ?2",
+                                      "read the outbox"));
     query.bind(1, after_id).bind(2, static_cast<std::int64_t>(limit));
     std::vector<OutboxItem> items;
     while (CB_TRY(query.step()) == Step::row) {
@@ -42,16 +49,18 @@ Result<std::vector<OutboxItem>> Outbox::next(std::int64_t after_id, std::size_t 
         item.attempts = query.column_int64(6);
         items.push_back(std::move(item));
     }
+    query.reset();
     return items;
 }
 
 Result<void> Outbox::record(std::span<const OutboxTransition> transitions, std::int64_t now_us) {
     if (transitions.empty())
         return {};
-    auto update = CB_TRY(m_database.prepare(
-        "UPDATE outbox SET state = ?2, reason = nullif(?3, ''), server_id = coalesce(nullif(?4, ''), server_id),"
-        " attempts = attempts + ?5, updated_us = ?6 WHERE reading_id = ?1",
-        "update the outbox"));
+    Statement& update = *CB_TRY(
+        cached(m_update,
+               "UPDATE outbox SET state = ?2, reason = nullif(?3, ''), server_id = coalesce(nullif(?4, ''), server_id),"
+               " attempts = attempts + ?5, updated_us = ?6 WHERE reading_id = ?1",
+               "update the outbox"));
     CB_TRY(m_database.execute("BEGIN IMMEDIATE", "begin outbox update"));
     for (const auto& transition : transitions) {
         update.reset();
@@ -94,7 +103,8 @@ Result<std::int64_t> Outbox::requeue_held(std::string_view patient, std::string_
 }
 
 Result<std::optional<Pairing>> Outbox::pairing(std::string_view patient) {
-    auto query = CB_TRY(m_database.prepare(
+    Statement& query = *CB_TRY(cached(
+        m_pairing,
         "SELECT id_pe, access_token, refresh_token, access_expires_us, paired_us FROM pairings WHERE patient = ?1",
         "read a pairing"));
     query.bind(1, patient);
@@ -107,6 +117,7 @@ Result<std::optional<Pairing>> Outbox::pairing(std::string_view patient) {
     pairing.refresh_token = query.column_text(2);
     pairing.access_expires_us = query.column_int64(3);
     pairing.paired_us = query.column_int64(4);
+    query.reset();
     return std::optional<Pairing>(std::move(pairing));
 }
 
@@ -135,8 +146,12 @@ Result<std::map<std::string, std::int64_t>> Outbox::counts() {
         const std::string reason = query.column_text(1);
         const std::int64_t n = query.column_int64(2);
         counts[state] += n;
-        if ((state == "held" || state == "refused") && !reason.empty())
-            counts[state + ": " + reason] += n;
+        if ((state == "held" || state == "refused") && !reason.empty()) {
+            std::string key = state;
+            key += ": ";
+            key += reason;
+            counts[key] += n;
+        }
     }
     return counts;
 }

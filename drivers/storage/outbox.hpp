@@ -93,7 +93,13 @@ public:
 
 private:
     explicit Outbox(Database database) : m_database(std::move(database)) {}
+    // Prepared on first use, kept: the forwarder runs these for every batch.
+    Result<Statement*> cached(std::optional<Statement>& slot, std::string_view sql, std::string_view what);
+
     Database m_database;
+    std::optional<Statement> m_next;
+    std::optional<Statement> m_update;
+    std::optional<Statement> m_pairing;
 };
 
 }  // namespace cb::storage

@@ -61,13 +61,36 @@ bool decode_utf8(std::string_view text, std::vector<char32_t>& out) {
     return true;
 }
 
+bool is_ascii(std::string_view text) {
+    for (const char c : text)
+        if (static_cast<unsigned char>(c) >= 0x80)
+            return false;
+    return true;
+}
+
+bool needs_escape(char c) {
+    const auto byte = static_cast<unsigned char>(c);
+    return byte < 0x20 || c == '"' || c == '\\';
+}
+
 Result<void> write_string(std::string_view text, std::string& out) {
-    std::vector<char32_t> ignored;
-    if (!decode_utf8(text, ignored))
-        return fail(ErrorKind::invalid_input, "canonical JSON: a string is not valid UTF-8");
+    if (!is_ascii(text)) {
+        std::vector<char32_t> ignored;
+        if (!decode_utf8(text, ignored))
+            return fail(ErrorKind::invalid_input, "canonical JSON: a string is not valid UTF-8");
+    }
     static constexpr std::string_view hex = "0123456789abcdef";
     out += '"';
-    for (const char c : text) {
+    // Runs of characters that need no escape are copied at once (most of them).
+    std::size_t run = 0;
+    for (std::size_t i = 0; i <= text.size(); ++i) {
+        if (i < text.size() && !needs_escape(text[i]))
+            continue;
+        out.append(text.substr(run, i - run));
+        run = i + 1;
+        if (i == text.size())
+            break;
+        const char c = text[i];
         const auto byte = static_cast<unsigned char>(c);
         switch (byte) {
             case '"': out += "\\\""; break;
@@ -82,8 +105,6 @@ Result<void> write_string(std::string_view text, std::string& out) {
                     out += "\\u00";
                     out += hex[byte >> 4];
                     out += hex[byte & 0x0F];
-                } else {
-                    out += c;
                 }
         }
     }
@@ -144,6 +165,30 @@ Result<void> write_value(const boost::json::value& value, std::size_t depth, std
                 return fail(ErrorKind::limit_exceeded,
                             "canonical JSON: nested deeper than " + std::to_string(max_canonical_depth) + " levels");
             const auto& object = value.get_object();
+            bool ascii_keys = true;
+            for (const auto& member : object)
+                ascii_keys = ascii_keys && is_ascii(member.key());
+            if (ascii_keys) {
+                // ASCII: UTF-16 code unit order is byte order (RFC 8785 §3.2.3), no conversion needed.
+                std::vector<const boost::json::key_value_pair*> sorted;
+                sorted.reserve(object.size());
+                for (const auto& member : object)
+                    sorted.push_back(&member);
+                std::sort(sorted.begin(), sorted.end(),
+                          [](const auto* left, const auto* right) { return left->key() < right->key(); });
+                out += '{';
+                bool first = true;
+                for (const auto* member : sorted) {
+                    if (!first)
+                        out += ',';
+                    first = false;
+                    CB_TRY(write_string(member->key(), out));
+                    out += ':';
+                    CB_TRY(write_value(member->value(), depth + 1, out));
+                }
+                out += '}';
+                return {};
+            }
             std::vector<std::pair<std::u16string, const boost::json::key_value_pair*>> members;
             members.reserve(object.size());
             for (const auto& member : object) {

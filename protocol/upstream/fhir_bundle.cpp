@@ -599,6 +599,7 @@ BundleResult<std::vector<std::string_view>> profiles_of(const Node& resource) {
     const Node meta = CB_TRY(resource.member("meta", BundleProblem::missing_profile));
     const auto list = CB_TRY(meta.array_member("profile", 1, 4, BundleProblem::missing_profile));
     std::vector<std::string_view> out;
+    out.reserve(list.size());
     for (const Node& element : list)
         out.push_back(CB_TRY(element.string(BundleProblem::missing_profile)));
     return out;
@@ -676,7 +677,7 @@ BundleResult<BundleSummary> parse_bundle_value(const json::value& bundle_value) 
     const auto entries = CB_TRY(bundle.array_member("entry", 2, 2));
 
     // Entry 0: the Device, conditional create.
-    const Node device_entry = entries[0];
+    const Node& device_entry = entries[0];
     const Node device_request = CB_TRY(device_entry.member("request"));
     CB_TRY(expect_text(device_request, "method", "POST"));
     CB_TRY(expect_text(device_request, "url", "Device"));
@@ -714,7 +715,7 @@ BundleResult<BundleSummary> parse_bundle_value(const json::value& bundle_value) 
     summary.device_resource_id = device_id;
 
     // Entry 1: the Observation.
-    const Node observation_entry = entries[1];
+    const Node& observation_entry = entries[1];
     const Node observation_request = CB_TRY(observation_entry.member("request"));
     CB_TRY(expect_text(observation_request, "method", "POST"));
     CB_TRY(expect_text(observation_request, "url", "Observation"));

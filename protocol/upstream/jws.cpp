@@ -216,10 +216,8 @@ Result<std::string> signing_payload(const json::object& bundle) {
     return canonicalize(unsigned_bundle);
 }
 
-Result<void> sign_bundle(json::object& bundle, const SignatureRequest& request, const SignFunction& sign) {
+Result<BundleSigner> BundleSigner::prepare(const SignatureRequest& request, SignFunction sign) {
     const ClearOpensslErrors clear_errors;
-    if (bundle.contains("signature"))
-        return fail(ErrorKind::invalid_input, "sign bundle: the bundle is already signed");
     if (request.certificate_chain.empty())
         return fail(ErrorKind::invalid_input, "sign bundle: empty certificate chain");
     if (request.who_system.empty() || request.who_value.empty())
@@ -231,37 +229,57 @@ Result<void> sign_bundle(json::object& bundle, const SignatureRequest& request, 
     const auto fits = check_key_fits(leaf_key, request.algorithm);
     if (!fits)
         return fits.error().with_context("sign bundle");
-
-    const std::string when = format_instant(request.when);
-    json::array x5c;
+    BundleSigner signer;
+    signer.m_algorithm = request.algorithm;
     for (const Bytes& certificate : request.certificate_chain)
-        x5c.push_back(json::string(base64_encode(certificate)));
-    const json::object header{{"alg", to_string(request.algorithm)}, {"sigT", when}, {"x5c", std::move(x5c)}};
+        signer.m_x5c.push_back(json::string(base64_encode(certificate)));
+    if (request.algorithm == JwsAlgorithm::rs256)
+        signer.m_rsa_signature_size = static_cast<std::size_t>(EVP_PKEY_get_size(leaf_key));
+    signer.m_who_system = request.who_system;
+    signer.m_who_value = request.who_value;
+    signer.m_sign = std::move(sign);
+    return signer;
+}
+
+Result<void> BundleSigner::sign(json::object& bundle, devices::Microseconds when_time) const {
+    if (bundle.contains("signature"))
+        return fail(ErrorKind::invalid_input, "sign bundle: the bundle is already signed");
+    const std::string when = format_instant(when_time);
+    const json::object header{{"alg", to_string(m_algorithm)}, {"sigT", when}, {"x5c", m_x5c}};
     const std::string encoded_header = base64url_encode(CB_TRY(canonicalize(header)));
     const std::string payload = CB_TRY(signing_payload(bundle));
-    const std::string signing_input = encoded_header + "." + base64url_encode(payload);
+    std::string signing_input = encoded_header;
+    signing_input += '.';
+    signing_input += base64url_encode(payload);
 
-    const Bytes signature = CB_TRY(sign(bytes_of(signing_input)));
-    if (request.algorithm == JwsAlgorithm::es256 && signature.size() != 64)
+    const Bytes signature = CB_TRY(m_sign(bytes_of(signing_input)));
+    if (m_algorithm == JwsAlgorithm::es256 && signature.size() != 64)
         return fail(ErrorKind::invalid_input,
                     "sign bundle: ES256 signature of " + std::to_string(signature.size()) + " bytes, expected 64");
-    if (request.algorithm == JwsAlgorithm::rs256 &&
-        signature.size() != static_cast<std::size_t>(EVP_PKEY_get_size(leaf_key)))
+    if (m_algorithm == JwsAlgorithm::rs256 && signature.size() != m_rsa_signature_size)
         return fail(ErrorKind::invalid_input, "sign bundle: RS256 signature of " + std::to_string(signature.size()) +
                                                   " bytes does not match the certificate's key");
-    const std::string compact = encoded_header + ".." + base64url_encode(signature);
+    std::string compact = encoded_header;
+    compact += "..";
+    compact += base64url_encode(signature);
 
     bundle.emplace(
         "signature",
         json::object{
             {"type", json::array{json::object{{"system", signature_type_system}, {"code", signature_type_source}}}},
             {"when", when},
-            {"who",
-             json::object{{"identifier", json::object{{"system", request.who_system}, {"value", request.who_value}}}}},
+            {"who", json::object{{"identifier", json::object{{"system", m_who_system}, {"value", m_who_value}}}}},
             {"targetFormat", "application/fhir+json"},
             {"sigFormat", jose_format},
             {"data", base64_encode(bytes_of(compact))}});
     return {};
+}
+
+Result<void> sign_bundle(json::object& bundle, const SignatureRequest& request, const SignFunction& sign) {
+    if (bundle.contains("signature"))
+        return fail(ErrorKind::invalid_input, "sign bundle: the bundle is already signed");
+    const BundleSigner signer = CB_TRY(BundleSigner::prepare(request, sign));
+    return signer.sign(bundle, request.when);
 }
 
 // --- trust anchors ------------------------------------------------------------
@@ -417,7 +435,7 @@ Result<VerifiedSignature, SignatureRefusal> verify_bundle_signature_value(const 
         const std::string where = "JWS header: x5c[" + std::to_string(i) + "]";
         if (!element.is_string())
             return refuse(SignatureProblem::malformed, where + ": not a string");
-        const auto der = base64_decode(element.get_string());
+        auto der = base64_decode(element.get_string());
         if (!der)
             return refuse(SignatureProblem::malformed, where + ": " + der.error().message());
         auto certificate = parse_der_certificate(*der);
@@ -431,7 +449,7 @@ Result<VerifiedSignature, SignatureRefusal> verify_bundle_signature_value(const 
         } else if (!intermediates || sk_X509_push(intermediates.get(), certificate->get()) == 0) {
             return refuse(SignatureProblem::malformed, where + ": out of memory");
         } else {
-            certificate->release();  // owned by the stack now
+            (void)certificate->release();  // owned by the stack now
         }
     }
     verified.signer = subject_of(leaf.get());

@@ -26,6 +26,7 @@
 //   | data             | base64 (FHIR base64Binary) of the ASCII JWS compact         |
 #pragma once
 
+#include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
 #include <boost/json/value.hpp>
 #include <cstddef>
@@ -81,6 +82,30 @@ Result<std::string> signing_payload(const boost::json::object& bundle);
 // for RS256), the `who` identifier is empty, or `sign` returns a signature of the
 // wrong size; with `sign`'s own error when it fails.
 Result<void> sign_bundle(boost::json::object& bundle, const SignatureRequest& request, const SignFunction& sign);
+
+// sign_bundle for many bundles with one signer: the chain is decoded and
+// checked against the algorithm, and x5c encoded, once (decoding a
+// certificate costs OpenSSL 3 more than the ECDSA signature itself:
+// bench/forward). Each sign() then pays only for the bundle's canonical JSON
+// and the signature. sign() may be called from several threads at once when
+// the SignFunction allows it (drivers/signing's signers do).
+class BundleSigner {
+public:
+    // Fails as sign_bundle does for the chain, algorithm and who.
+    static Result<BundleSigner> prepare(const SignatureRequest& request, SignFunction sign);
+
+    // sign_bundle with the prepared request and `when`.
+    Result<void> sign(boost::json::object& bundle, devices::Microseconds when) const;
+
+private:
+    BundleSigner() = default;
+    JwsAlgorithm m_algorithm = JwsAlgorithm::es256;
+    boost::json::array m_x5c;
+    std::size_t m_rsa_signature_size = 0;
+    std::string m_who_system;
+    std::string m_who_value;
+    SignFunction m_sign;
+};
 
 // The certification authorities a verifier trusts.
 class TrustAnchors {

@@ -1,0 +1,773 @@
+// bench-forward-driver: the forwarding benchmark behind bench/forward
+// (bench/README.md). Everything runs in a temporary directory, on loopback
+// only, and is removed at the end (--keep keeps it).
+//
+//   phase      what happens                                          what is measured
+//   ---------  ----------------------------------------------------  ---------------------------------
+//   pki        scripts/test-pki (CA, facility, receiver sections)    -
+//   signing    N readings: parse + build_bundle, signing_payload     µs/reading per step, share of
+//              (canonical JSON), the ECDSA sign alone, sign_bundle,  canonicalisation and ECDSA
+//              serialize; in-process, one thread                     in sign_bundle
+//   nginx      nginx with two TLS listeners: mutual TLS for          -
+//              carebridged, no client certificate for wrk (which
+//              cannot present one); both answer 201 to POST /fhir
+//   backlog    P patients x K readings stored interleaved (reading   -
+//              i belongs to patient i mod P), every patient paired
+//              (Outbox::save_pairing: nginx checks no token)
+//   forward    carebridged (ingest off, upstream on, log_level       rate A: readings/s from process
+//              info) started; done at "caught up: N delivered"       start to that line; peak RSS
+//   wrk        wrk -t1 -c<max_connections> -d<S>s POSTs the same     rate B: Requests/sec
+//              kind of signed bundles round-robin to nginx
+//   receiver   a second store (fewer readings), patients paired      readings/s against the
+//              through carebridged --pair, against carebridge-       reference receiver, which
+//              receiver --auto-pair                                  verifies every signature
+//
+// The last line printed is "ratio: X.XX" (rate A / rate B). No assertion on
+// any figure: a benchmark reports, it does not pass or fail on timing. The
+// access tokens stored for the nginx run are fixed dummies (nginx checks none);
+// the receiver's real ones stay in the store and are never printed.
+#include <netinet/in.h>
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <boost/json/serialize.hpp>
+#include <cerrno>
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <memory>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "drivers/signing/signer.hpp"
+#include "drivers/storage/outbox.hpp"
+#include "drivers/storage/reading_store.hpp"
+#include "protocol/devices/topics.hpp"
+#include "protocol/upstream/fhir_bundle.hpp"
+#include "protocol/upstream/jws.hpp"
+#include "tests/support/broker.hpp"
+#include "tests/support/process.hpp"
+#include "tests/support/receiver.hpp"
+#include "tests/support/temp_dir.hpp"
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+using cb::test::Process;
+
+namespace {
+
+struct Options {
+    int patients = 1000;
+    int per_patient = 100;  // backlog = patients x per_patient
+    int connections = 4;    // upstream.max_connections (its default) = wrk -c
+    int wrk_seconds = 10;
+    int bundles = 1000;  // distinct signed bundles wrk sends round-robin
+    int receiver_patients = 50;
+    int receiver_per_patient = 200;
+    int sign_count = 2000;
+    double ingest_rate = 0;  // readings/s from bench/ingest's "carebridged drain:", 0: not given
+    std::string nginx = "/usr/sbin/nginx";
+    std::string wrk = "/usr/bin/wrk";
+    bool keep = false;
+    bool perf = false;  // perf record -g on carebridged during the nginx run
+    bool skip_receiver = false;
+};
+
+[[noreturn]] void usage(const std::string& problem) {
+    std::cerr << "bench-forward-driver: " << problem
+              << "\nusage: bench-forward-driver [--patients N] [--per-patient N] [--connections N]"
+                 " [--wrk-seconds S] [--bundles N] [--receiver-patients N] [--receiver-per-patient N]"
+                 " [--sign-count N] [--ingest-rate R] [--nginx PATH] [--wrk PATH] [--no-receiver] [--perf]"
+                 " [--keep]\n";
+    std::exit(2);
+}
+
+Options parse_options(int argc, char** argv) {
+    Options options;
+    for (int i = 1; i < argc; ++i) {
+        const std::string name = argv[i];
+        if (name == "--keep") {
+            options.keep = true;
+            continue;
+        }
+        if (name == "--perf") {
+            options.perf = true;
+            continue;
+        }
+        if (name == "--no-receiver") {
+            options.skip_receiver = true;
+            continue;
+        }
+        if (i + 1 >= argc)
+            usage(name + ": missing value");
+        const std::string text = argv[++i];
+        if (name == "--nginx") {
+            options.nginx = text;
+            continue;
+        }
+        if (name == "--wrk") {
+            options.wrk = text;
+            continue;
+        }
+        double value = 0;
+        try {
+            std::size_t used = 0;
+            value = std::stod(text, &used);
+            if (used != text.size())
+                throw std::invalid_argument(text);
+        } catch (const std::exception&) {
+            usage(name + ": expected a number, got " + text);
+        }
+        if (value <= 0)
+            usage(name + ": expected a positive number, got " + text);
+        const int whole = static_cast<int>(value);
+        if (name == "--patients")
+            options.patients = whole;
+        else if (name == "--per-patient")
+            options.per_patient = whole;
+        else if (name == "--connections")
+            options.connections = whole;
+        else if (name == "--wrk-seconds")
+            options.wrk_seconds = whole;
+        else if (name == "--bundles")
+            options.bundles = whole;
+        else if (name == "--receiver-patients")
+            options.receiver_patients = whole;
+        else if (name == "--receiver-per-patient")
+            options.receiver_per_patient = whole;
+        else if (name == "--sign-count")
+            options.sign_count = whole;
+        else if (name == "--ingest-rate")
+            options.ingest_rate = value;
+        else
+            usage("unknown option " + name);
+    }
+    if (options.patients <= 0 || options.per_patient <= 0 || options.connections <= 0 || options.bundles <= 0 ||
+        options.receiver_patients <= 0 || options.receiver_per_patient <= 0 || options.sign_count <= 0 ||
+        options.wrk_seconds <= 0)
+        usage("every count must be at least 1");
+    return options;
+}
+
+double seconds_since(Clock::time_point start) {
+    return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+std::string fixed(double value, int digits) {
+    std::ostringstream out;
+    out.setf(std::ios::fixed);
+    out.precision(digits);
+    out << value;
+    return out.str();
+}
+
+void say(const std::string& line) {
+    std::cout << line << std::endl;
+}
+
+std::uint16_t free_port() {
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t length = sizeof address;
+    if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0 ||
+        ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) != 0)
+        throw std::runtime_error("cannot pick a free port");
+    ::close(fd);
+    return ntohs(address.sin_port);
+}
+
+long peak_rss_kib(pid_t pid) {
+    std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+    std::string line;
+    while (std::getline(status, line))
+        if (line.rfind("VmHWM:", 0) == 0)
+            return std::stol(line.substr(6));
+    return 0;
+}
+
+// ------------------------------------------------------------- backlog -------
+
+std::string patient_name(int index) {
+    return "patient-" + std::to_string(index + 1);
+}
+
+std::string device_name(int index) {
+    return "cuff-" + std::to_string(index + 1);
+}
+
+// As tests/integration/10_forward_test.cpp stores them.
+std::string heart_rate_body(int i) {
+    return R"({"type":"heart_rate","time_us":)" + std::to_string(1'795'338'000'000'000 + i * 60'000'000LL) +
+           R"(,"offset_min":60,"values":[{"code":149530,"value":)" + std::to_string(60 + i % 40) +
+           R"(,"unit":"/min"}],"user_index":0})";
+}
+
+cb::storage::NewReading reading_of(int patient, int sequence) {
+    cb::storage::NewReading reading;
+    reading.device_id = device_name(patient);
+    reading.sequence = sequence;
+    reading.type = "heart_rate";
+    reading.body = heart_rate_body(sequence);
+    reading.device_time_us = 1'795'338'000'000'000;
+    reading.received_us = 1'795'338'000'000'000;
+    reading.patient = patient_name(patient);
+    return reading;
+}
+
+// Stores patients x per_patient readings interleaved, as a ward's devices
+// deliver them: sequence s of every patient, then s + 1. The forwarder takes
+// its work in reading order (prefetch window) and keeps one request per
+// patient in flight, so this order is what lets it use its connections.
+void seed(const fs::path& database, int patients, int per_patient) {
+    auto store = cb::storage::SqliteReadingStore::open(database);
+    if (!store)
+        throw std::runtime_error("cannot open the store: " + store.error().message());
+    std::vector<cb::storage::NewReading> batch;
+    for (int sequence = 1; sequence <= per_patient; ++sequence) {
+        for (int patient = 0; patient < patients; ++patient)
+            batch.push_back(reading_of(patient, sequence));
+        if (batch.size() >= 10'000 || sequence == per_patient) {
+            if (auto committed = store->commit(batch); !committed)
+                throw std::runtime_error("cannot store the backlog: " + committed.error().message());
+            batch.clear();
+        }
+    }
+}
+
+// A dummy of the length of a real token; nginx checks none.
+std::string dummy_token(int patient) {
+    std::string token = "bench-token-" + std::to_string(patient + 1);
+    token.resize(43, 'x');
+    return token;
+}
+
+void pair_directly(const fs::path& database, int patients) {
+    auto outbox = cb::storage::Outbox::open(database);
+    if (!outbox)
+        throw std::runtime_error("cannot open the outbox: " + outbox.error().message());
+    const auto now_us =
+        std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch())
+            .count();
+    for (int patient = 0; patient < patients; ++patient) {
+        cb::storage::Pairing pairing;
+        pairing.patient = patient_name(patient);
+        char id_pe[32];
+        std::snprintf(id_pe, sizeof id_pe, "idpe-%016x", static_cast<unsigned>(patient + 1));
+        pairing.id_pe = id_pe;
+        pairing.access_token = dummy_token(patient);
+        pairing.refresh_token = dummy_token(patient);
+        pairing.access_expires_us = now_us + 24LL * 3600 * 1'000'000;
+        pairing.paired_us = now_us;
+        if (auto saved = outbox->save_pairing(pairing); !saved)
+            throw std::runtime_error("cannot save a pairing: " + saved.error().message());
+    }
+}
+
+// ------------------------------------------------------------- signing -------
+
+constexpr const char* facility_system = "urn:oid:1.2.250.1.71.4.2.2";
+constexpr const char* facility_value = "750000000";
+
+cb::devices::Microseconds now_time() {
+    return std::chrono::time_point_cast<std::chrono::microseconds>(std::chrono::system_clock::now());
+}
+
+// What the forwarder's worker builds for one stored reading (without catalog
+// description: ingest is off in this benchmark).
+boost::json::object build(const cb::storage::NewReading& reading, const std::string& id_pe) {
+    auto device = cb::devices::DeviceId::parse(reading.device_id);
+    auto stored = cb::upstream::StoredReading::parse(reading.body);
+    if (!device || !stored)
+        throw std::runtime_error("cannot parse the reading of " + reading.device_id);
+    const cb::upstream::BundleInput input{.device = *device,
+                                          .eui64 = std::nullopt,
+                                          .manufacturer = {},
+                                          .model = {},
+                                          .sequence = static_cast<std::uint64_t>(reading.sequence),
+                                          .reading = std::move(*stored),
+                                          .patient_idpe = id_pe,
+                                          .practitioner_idnps = std::nullopt,
+                                          .glucose_moment = std::nullopt};
+    auto bundle = cb::upstream::build_bundle(input);
+    if (!bundle)
+        throw std::runtime_error(std::string("build_bundle: ") + cb::upstream::to_string(bundle.error().problem));
+    return std::move(*bundle);
+}
+
+void sign(boost::json::object& bundle, cb::signing::Signer& signer) {
+    const auto request = cb::signing::signature_request(signer, now_time(), facility_system, facility_value);
+    if (auto signed_ok = cb::upstream::sign_bundle(bundle, request, cb::signing::sign_function(signer)); !signed_ok)
+        throw std::runtime_error("sign_bundle: " + signed_ok.error().message());
+}
+
+std::string id_pe_of(int patient) {
+    char id_pe[32];
+    std::snprintf(id_pe, sizeof id_pe, "idpe-%016x", static_cast<unsigned>(patient + 1));
+    return id_pe;
+}
+
+// Times each step of what the forwarder does per reading, on one thread.
+void measure_signing(cb::signing::Signer& signer, const Options& options) {
+    using Duration = std::chrono::duration<double, std::micro>;
+    Duration build_time{}, canonical_time{}, ecdsa_time{}, certificate_time{}, sign_time{}, serialize_time{};
+    std::size_t bytes = 0;
+    // As the forwarder does: the chain decoded and checked once per signer.
+    auto prepared = cb::upstream::BundleSigner::prepare(
+        cb::signing::signature_request(signer, now_time(), facility_system, facility_value),
+        cb::signing::sign_function(signer));
+    if (!prepared)
+        throw std::runtime_error("BundleSigner: " + prepared.error().message());
+    for (int i = 0; i < options.sign_count; ++i) {
+        const int patient = i % options.patients;
+        const auto reading = reading_of(patient, 1 + i / options.patients);
+        auto at = Clock::now();
+        auto bundle = build(reading, id_pe_of(patient));
+        build_time += Clock::now() - at;
+
+        at = Clock::now();
+        auto payload = cb::upstream::signing_payload(bundle);
+        canonical_time += Clock::now() - at;
+        if (!payload)
+            throw std::runtime_error("signing_payload: " + payload.error().message());
+
+        // The ECDSA signature alone (SHA-256 and the P-256 sign), over the
+        // payload: sign_bundle signs it base64url-encoded behind the header.
+        at = Clock::now();
+        auto signature =
+            signer.sign(std::span(reinterpret_cast<const std::uint8_t*>(payload->data()), payload->size()));
+        ecdsa_time += Clock::now() - at;
+        if (!signature)
+            throw std::runtime_error("sign: " + signature.error().message());
+
+        // What sign_bundle (not BundleSigner::sign) does first on every
+        // call: decode the signer's certificate and its public key, to check
+        // that the key fits the algorithm.
+        const auto& der = signer.certificate_chain().front();
+        at = Clock::now();
+        const unsigned char* cursor = der.data();
+        X509* leaf = d2i_X509(nullptr, &cursor, static_cast<long>(der.size()));
+        const bool has_key = leaf != nullptr && X509_get0_pubkey(leaf) != nullptr;
+        X509_free(leaf);
+        certificate_time += Clock::now() - at;
+        if (!has_key)
+            throw std::runtime_error("cannot decode the facility certificate");
+
+        at = Clock::now();
+        if (auto signed_ok = prepared->sign(bundle, now_time()); !signed_ok)
+            throw std::runtime_error("BundleSigner::sign: " + signed_ok.error().message());
+        sign_time += Clock::now() - at;
+
+        at = Clock::now();
+        const auto text = boost::json::serialize(bundle);
+        serialize_time += Clock::now() - at;
+        bytes += text.size();
+    }
+    const double n = options.sign_count;
+    const double build_us = build_time.count() / n;
+    const double canonical_us = canonical_time.count() / n;
+    const double ecdsa_us = ecdsa_time.count() / n;
+    const double certificate_us = certificate_time.count() / n;
+    const double sign_us = sign_time.count() / n;
+    const double serialize_us = serialize_time.count() / n;
+    const double total_us = build_us + sign_us + serialize_us;
+    say("signing cost (" + std::to_string(options.sign_count) + " readings, one thread, ES256 PEM key): " +
+        fixed(sign_us, 1) + " us/reading in BundleSigner::sign, of which canonical JSON " + fixed(canonical_us, 1) +
+        " us (" + fixed(100 * canonical_us / sign_us, 0) + " %), ECDSA P-256 " + fixed(ecdsa_us, 1) + " us (" +
+        fixed(100 * ecdsa_us / sign_us, 0) + " %); decoding the signer's certificate and key (d2i_X509 + " +
+        "X509_get0_pubkey), which sign_bundle pays per call and BundleSigner once: " + fixed(certificate_us, 1) +
+        " us");
+    say("per reading on the forwarder's signing threads: parse + build_bundle " + fixed(build_us, 1) + " us, sign " +
+        fixed(sign_us, 1) + " us, serialize " + fixed(serialize_us, 1) + " us = " + fixed(total_us, 1) +
+        " us, i.e. at most " + fixed(1e6 / total_us, 0) + " readings/s on one core before storage and network; " +
+        "bundle " + std::to_string(bytes / static_cast<std::size_t>(options.sign_count)) + " bytes");
+}
+
+// Signed bundles of the first `count` readings of the backlog, one per line
+// (serialized JSON holds no newline), for wrk.
+void write_bundles(cb::signing::Signer& signer, const Options& options, const fs::path& file) {
+    std::ofstream out(file, std::ios::binary);
+    for (int i = 0; i < options.bundles; ++i) {
+        const int patient = i % options.patients;
+        auto bundle = build(reading_of(patient, 1 + i / options.patients), id_pe_of(patient));
+        sign(bundle, signer);
+        out << boost::json::serialize(bundle) << '\n';
+    }
+    if (!out)
+        throw std::runtime_error("cannot write " + file.string());
+}
+
+// --------------------------------------------------------------- nginx -------
+
+constexpr const char* transaction_response =
+    R"({"resourceType":"Bundle","type":"transaction-response","entry":[{"response":{"status":"201 Created","location":"Observation/1/_history/1"}}]})";
+
+// nginx as a child in the foreground (-g 'daemon off;'), one worker process.
+// Its destructor stops it with SIGTERM (fast shutdown) and waits, so that the
+// worker does not outlive the master.
+class Nginx {
+public:
+    Nginx(const Options& options, const fs::path& prefix, const fs::path& pki) : m_prefix(prefix) {
+        fs::create_directories(prefix / "temp");
+        m_mutual_port = free_port();
+        m_plain_port = free_port();
+        while (m_plain_port == m_mutual_port)
+            m_plain_port = free_port();
+        const std::string answers = std::string("    keepalive_requests 1000000;\n    keepalive_timeout 300s;\n") +
+                                    "    location /fhir { default_type application/fhir+json; return 201 '" +
+                                    transaction_response + "'; }\n" +
+                                    "    location /token { default_type application/json; return 200 "
+                                    "'{\"access_token\":\"bench\",\"token_type\":\"Bearer\",\"expires_in\":3600}'; }\n";
+        const std::string tls = "    ssl_certificate " + (pki / "receiver.crt").string() + ";\n" +
+                                "    ssl_certificate_key " + (pki / "receiver.key").string() + ";\n" +
+                                "    ssl_protocols TLSv1.2 TLSv1.3;\n";
+        const std::string temp = (prefix / "temp").string();
+        std::ofstream(prefix / "nginx.conf")
+            << "worker_processes 1;\n"
+            << "pid " << (prefix / "nginx.pid").string() << ";\n"
+            << "error_log " << (prefix / "error.log").string() << " notice;\n"
+            << "events { worker_connections 1024; }\n"
+            << "http {\n"
+            << "  access_log off;\n"
+            << "  client_body_temp_path " << temp << "/body;\n"
+            << "  proxy_temp_path " << temp << "/proxy;\n"
+            << "  fastcgi_temp_path " << temp << "/fastcgi;\n"
+            << "  uwsgi_temp_path " << temp << "/uwsgi;\n"
+            << "  scgi_temp_path " << temp << "/scgi;\n"
+            << "  client_max_body_size 1m;\n"
+            << "  client_body_buffer_size 64k;\n"
+            << "  # carebridged: mutual TLS, as the national space\n"
+            << "  server {\n"
+            << "    listen 127.0.0.1:" << m_mutual_port << " ssl;\n"
+            << tls << "    ssl_verify_client on;\n"
+            << "    ssl_client_certificate " << (pki / "facility-ca.crt").string() << ";\n"
+            << answers << "  }\n"
+            << "  # wrk: the same without client certificate (wrk cannot present one)\n"
+            << "  server {\n"
+            << "    listen 127.0.0.1:" << m_plain_port << " ssl;\n"
+            << tls << "    ssl_verify_client off;\n"
+            << answers << "  }\n"
+            << "}\n";
+        const auto log = prefix / "error.log";
+        m_process =
+            std::make_unique<Process>(std::vector<std::string>{options.nginx, "-p", prefix.string(), "-c",
+                                                               (prefix / "nginx.conf").string(), "-g", "daemon off;"},
+                                      prefix / "nginx.out", prefix / "nginx.err");
+        // At level notice the master logs "start worker process N" once it listens.
+        if (!cb::test::wait_for_file_text(log, "start worker process", 30s, 0, m_process->pid()))
+            throw std::runtime_error("nginx did not start:\n" + cb::test::read_file(prefix / "nginx.err") +
+                                     cb::test::read_file(log));
+    }
+    ~Nginx() {
+        if (!m_process)
+            return;
+        m_process->signal(SIGTERM);
+        if (!m_process->wait_for_exit(30s))
+            m_process->signal(SIGKILL);
+    }
+    Nginx(const Nginx&) = delete;
+    Nginx& operator=(const Nginx&) = delete;
+
+    std::uint16_t mutual_port() const noexcept { return m_mutual_port; }
+    std::uint16_t plain_port() const noexcept { return m_plain_port; }
+
+private:
+    fs::path m_prefix;
+    std::uint16_t m_mutual_port = 0;
+    std::uint16_t m_plain_port = 0;
+    std::unique_ptr<Process> m_process;
+};
+
+// ---------------------------------------------------------- carebridged ------
+
+fs::path write_config(const fs::path& work, const std::string& name, const fs::path& state, const fs::path& pki,
+                      std::uint16_t port, int connections) {
+    const auto path = work / (name + ".toml");
+    std::ofstream out(path);
+    out << "[daemon]\nstate_dir = \"" << state.string() << "\"\nlog_level = \"info\"\n"
+        << "[upstream]\nenabled = true\nhost = \"localhost\"\nport = " << port << "\n"
+        << "ca_file = \"" << (pki / "ca.crt").string() << "\"\n"
+        << "cert_file = \"" << (pki / "facility/ec.crt").string() << "\"\n"
+        << "key_file = \"" << (pki / "facility/ec.key").string() << "\"\n"
+        << "max_connections = " << connections << "\n"
+        << "facility_id = \"" << facility_value << "\"\n"
+        << "signing_key_file = \"" << (pki / "facility/ec.key").string() << "\"\n"
+        << "signing_chain_file = \"" << (pki / "facility/ec.crt").string() << "\"\n";
+    return path;
+}
+
+fs::path make_state(const fs::path& state) {
+    fs::create_directories(state);
+    fs::permissions(state, fs::perms::owner_all);
+    return state / "readings.db";
+}
+
+struct Delivery {
+    double seconds = 0;
+    long peak_rss_kib = 0;
+    std::map<std::string, std::int64_t> outbox;
+};
+
+// Starts carebridged on `config` and times it from the start until its log
+// says "caught up: <expected> delivered" (awaited with inotify), then stops it.
+Delivery deliver(const fs::path& work, const std::string& name, const fs::path& config, const fs::path& database,
+                 int expected, bool perf) {
+    const auto log = work / (name + ".log");
+    const std::string needle = "caught up: " + std::to_string(expected) + " delivered";
+    Delivery delivery;
+    const auto start = Clock::now();
+    Process daemon({CAREBRIDGED_PATH, "--config", config.string()}, work / (name + ".out"), log);
+    std::unique_ptr<Process> recorder;
+    // perf attached to a process follows the threads it has at that moment:
+    // wait until the forwarder's worker thread exists (it logs once started).
+    if (perf && !cb::test::wait_for_file_text(log, "upstream: forwarding to", 60s, 0, daemon.pid()))
+        throw std::runtime_error("carebridged (" + name + ") did not start forwarding:\n" + cb::test::read_file(log));
+    if (perf)
+        recorder = std::make_unique<Process>(
+            std::vector<std::string>{"/usr/bin/perf", "record", "--call-graph", "dwarf,16384", "-F", "499", "-o",
+                                     (work / "perf.data").string(), "-p", std::to_string(daemon.pid())},
+            work / "perf.out", work / "perf.err");
+    if (!cb::test::wait_for_file_text(log, needle, 3600s, 0, daemon.pid()))
+        throw std::runtime_error("carebridged (" + name + ") did not log \"" + needle + "\":\n" +
+                                 cb::test::read_file(log));
+    delivery.seconds = seconds_since(start);
+    delivery.peak_rss_kib = peak_rss_kib(daemon.pid());
+    if (recorder) {
+        recorder->signal(SIGINT);
+        recorder->wait_for_exit(120s);
+    }
+    daemon.signal(SIGTERM);
+    const auto status = daemon.wait_for_exit(60s);
+    if (!status || !status->exited || status->code != 0)
+        throw std::runtime_error("carebridged (" + name + ") did not stop cleanly:\n" + cb::test::read_file(log));
+    auto outbox = cb::storage::Outbox::open(database);
+    if (!outbox)
+        throw std::runtime_error("cannot open the outbox: " + outbox.error().message());
+    auto counts = outbox->counts();
+    if (!counts)
+        throw std::runtime_error("cannot count the outbox: " + counts.error().message());
+    delivery.outbox = std::move(*counts);
+    return delivery;
+}
+
+std::string describe(const std::map<std::string, std::int64_t>& counts) {
+    std::string text;
+    for (const auto& [state, count] : counts)
+        text += (text.empty() ? "" : ", ") + state + " " + std::to_string(count);
+    return text.empty() ? "empty" : text;
+}
+
+// ----------------------------------------------------------------- wrk -------
+
+struct WrkResult {
+    double requests_per_second = 0;
+    std::string summary;   // "N requests in Ss, ..." line
+    std::string problems;  // non-2xx answers, socket errors
+};
+
+WrkResult run_wrk(const Options& options, const fs::path& work, std::uint16_t port) {
+    const auto script = work / "post-bundles.lua";
+    std::ofstream(script) << "-- POSTs the pre-built signed bundles round-robin, one per request.\n"
+                          << "local bodies = {}\n"
+                          << "for line in io.lines(\"" << (work / "bundles.ndjson").string() << "\") do\n"
+                          << "  bodies[#bodies + 1] = line\n"
+                          << "end\n"
+                          << "local headers = {[\"Content-Type\"] = \"application/fhir+json\",\n"
+                          << "                 [\"Authorization\"] = \"Bearer " << dummy_token(0) << "\"}\n"
+                          << "local next_body = 0\n"
+                          << "request = function()\n"
+                          << "  next_body = next_body % #bodies + 1\n"
+                          << "  return wrk.format(\"POST\", \"/fhir\", headers, bodies[next_body])\n"
+                          << "end\n";
+    const std::vector<std::string> argv{options.wrk,
+                                        "-t1",
+                                        "-c" + std::to_string(options.connections),
+                                        "-d" + std::to_string(options.wrk_seconds) + "s",
+                                        "-s",
+                                        script.string(),
+                                        "https://127.0.0.1:" + std::to_string(port) + "/fhir"};
+    const auto run = cb::test::run_command(argv, std::chrono::seconds(options.wrk_seconds + 120));
+    if (!run.status.exited || run.status.code != 0)
+        throw std::runtime_error("wrk failed:\n" + run.output);
+    WrkResult result;
+    std::istringstream lines(run.output);
+    for (std::string line; std::getline(lines, line);) {
+        const auto first = line.find_first_not_of(' ');
+        const std::string trimmed = first == std::string::npos ? "" : line.substr(first);
+        if (trimmed.rfind("Requests/sec:", 0) == 0)
+            result.requests_per_second = std::stod(trimmed.substr(13));
+        else if (trimmed.find(" requests in ") != std::string::npos)
+            result.summary = trimmed;
+        else if (trimmed.rfind("Non-2xx", 0) == 0 || trimmed.rfind("Socket errors", 0) == 0)
+            result.problems += (result.problems.empty() ? "" : "; ") + trimmed;
+    }
+    if (result.requests_per_second <= 0)
+        throw std::runtime_error("no Requests/sec in wrk's output:\n" + run.output);
+    return result;
+}
+
+// ------------------------------------------------------------ receiver -------
+
+struct ReceiverRun {
+    Delivery delivery;
+    double pairing_seconds = 0;
+    std::int64_t observations = 0;
+    std::int64_t valid_signatures = 0;
+};
+
+ReceiverRun against_receiver(const Options& options, const fs::path& work, const fs::path& pki) {
+    const auto dir = work / "receiver";
+    fs::create_directories(dir);
+    cb::test::ReceiverSetup setup;
+    setup.executable = RECEIVER_PATH;
+    setup.pki_dir = pki;
+    setup.work_dir = dir;
+    setup.extra = {"--auto-pair", "--log-level", "warning"};
+    cb::test::ReceiverProcess receiver(setup);
+    const auto database = make_state(work / "state-receiver");
+    seed(database, options.receiver_patients, options.receiver_per_patient);
+    const auto config =
+        write_config(work, "carebridged-receiver", work / "state-receiver", pki, receiver.port(), options.connections);
+    // Real pairings: the receiver binds each token to its patient's idPe.
+    ReceiverRun run;
+    const auto start = Clock::now();
+    for (int patient = 0; patient < options.receiver_patients; ++patient) {
+        char nir[32];
+        std::snprintf(nir, sizeof nir, "1800175%06d", (patient + 1) % 1'000'000);
+        const auto paired = cb::test::run_command({CAREBRIDGED_PATH, "--config", config.string(), "--pair",
+                                                   patient_name(patient), "--nir", nir, "--code", "0000"},
+                                                  60s);
+        if (!paired.status.exited || paired.status.code != 0)
+            throw std::runtime_error("carebridged --pair " + patient_name(patient) + " failed:\n" + paired.output);
+    }
+    run.pairing_seconds = seconds_since(start);
+    const int expected = options.receiver_patients * options.receiver_per_patient;
+    run.delivery = deliver(work, "carebridged-receiver", config, database, expected, false);
+    const auto stats = receiver.stats().as_object();
+    run.observations = stats.at("observations").as_int64();
+    run.valid_signatures = stats.at("valid_signatures").as_int64();
+    receiver.stop();
+    return run;
+}
+
+// ---------------------------------------------------------------- run --------
+
+void require_executable(const std::string& path, const std::string& package) {
+    if (::access(path.c_str(), X_OK) != 0)
+        throw std::runtime_error(path + " not found: install Debian's " + package +
+                                 " (scripts/install-deps installs it, group bench)");
+}
+
+int run(const Options& options) {
+    require_executable(options.nginx, "nginx");
+    require_executable(options.wrk, "wrk");
+    if (options.perf)
+        require_executable("/usr/bin/perf", "linux-perf");
+    cb::test::TempDir dir;
+    const fs::path work = dir.path();
+    const fs::path pki = work / "pki";
+
+    auto start = Clock::now();
+    const auto made =
+        cb::test::run_command({std::string(CAREBRIDGE_SOURCE_DIR) + "/scripts/test-pki", pki.string()}, 600s);
+    if (made.status.code != 0)
+        throw std::runtime_error("scripts/test-pki failed:\n" + made.output);
+    errno = 0;
+    const int niceness = ::getpriority(PRIO_PROCESS, 0);
+    say("setup: PKI in " + fixed(seconds_since(start), 1) + " s; work directory " + work.string() + "; nice " +
+        std::to_string(niceness) + "; " + std::to_string(::sysconf(_SC_NPROCESSORS_ONLN)) + " CPUs online");
+
+    // In-process signing cost, and the bundles wrk will send.
+    auto signer = cb::signing::open_pem_signer({pki / "facility/ec.key", pki / "facility/ec.crt"});
+    if (!signer)
+        throw std::runtime_error("cannot open the facility signer: " + signer.error().message());
+    measure_signing(**signer, options);
+    write_bundles(**signer, options, work / "bundles.ndjson");
+
+    // The backlog, all paired.
+    const int backlog = options.patients * options.per_patient;
+    start = Clock::now();
+    const auto database = make_state(work / "state");
+    seed(database, options.patients, options.per_patient);
+    pair_directly(database, options.patients);
+    say("backlog: " + std::to_string(backlog) + " readings of " + std::to_string(options.patients) +
+        " patients (interleaved, all paired) stored in " + fixed(seconds_since(start), 1) + " s");
+
+    Nginx nginx(options, work / "nginx", pki);
+    say("nginx: 1 worker process, mutual TLS on 127.0.0.1:" + std::to_string(nginx.mutual_port()) +
+        " (carebridged), TLS without client certificate on 127.0.0.1:" + std::to_string(nginx.plain_port()) +
+        " (wrk), keep-alive, 201 to every POST /fhir, no access log");
+
+    // carebridged against nginx.
+    const auto config =
+        write_config(work, "carebridged", work / "state", pki, nginx.mutual_port(), options.connections);
+    const auto forwarded = deliver(work, "carebridged", config, database, backlog, options.perf);
+    const double carebridged_rate = backlog / forwarded.seconds;
+    say("carebridged -> nginx: " + std::to_string(backlog) + " readings in " + fixed(forwarded.seconds, 2) +
+        " s = " + fixed(carebridged_rate, 0) + " readings/s (" + std::to_string(options.connections) +
+        " connections, mutual TLS, each bundle signed; from process start to \"caught up: " + std::to_string(backlog) +
+        " delivered\"); peak RSS " + fixed(static_cast<double>(forwarded.peak_rss_kib) / 1024.0, 1) + " MiB; outbox " +
+        describe(forwarded.outbox) + (options.perf ? " [perf record running: slowed]" : ""));
+
+    // wrk against the same nginx, same number of connections.
+    const auto wrk = run_wrk(options, work, nginx.plain_port());
+    say("wrk -> nginx: " + fixed(wrk.requests_per_second, 0) + " requests/s (wrk -t1 -c" +
+        std::to_string(options.connections) + " -d" + std::to_string(options.wrk_seconds) + "s, " +
+        std::to_string(options.bundles) + " pre-built signed bundles round-robin; " + wrk.summary +
+        (wrk.problems.empty() ? "" : "; " + wrk.problems) + ")");
+
+    // The reference receiver.
+    if (!options.skip_receiver) {
+        const auto receiver = against_receiver(options, work, pki);
+        const int expected = options.receiver_patients * options.receiver_per_patient;
+        say("carebridged -> carebridge-receiver: " + std::to_string(expected) + " readings of " +
+            std::to_string(options.receiver_patients) + " patients in " + fixed(receiver.delivery.seconds, 2) +
+            " s = " + fixed(expected / receiver.delivery.seconds, 0) +
+            " readings/s (receiver verifies each signature and token, stores in SQLite; pairing through carebridged "
+            "--pair took " +
+            fixed(receiver.pairing_seconds, 1) + " s, not counted); receiver holds " +
+            std::to_string(receiver.observations) + " observations, " + std::to_string(receiver.valid_signatures) +
+            " with valid signatures; outbox " + describe(receiver.delivery.outbox));
+    }
+
+    if (options.ingest_rate > 0)
+        say("forwarding vs ingest: " + fixed(carebridged_rate, 0) + " vs " + fixed(options.ingest_rate, 0) +
+            " readings/s (bench/ingest's carebridged drain, --ingest-rate): forwarding " +
+            (carebridged_rate >= options.ingest_rate ? "keeps up with ingest" : "does NOT keep up with ingest") +
+            " (x" + fixed(carebridged_rate / options.ingest_rate, 2) + ")");
+    else
+        say("forwarding vs ingest: not compared (pass --ingest-rate R, R = bench/ingest's \"carebridged drain\" "
+            "rate measured on this machine)");
+
+    if (options.keep || options.perf) {
+        const auto kept = fs::temp_directory_path() / ("carebridge-bench-forward-" + std::to_string(::getpid()));
+        fs::rename(work, kept);
+        say("kept: " + kept.string() + (options.perf ? " (perf report -i " + (kept / "perf.data").string() + ")" : ""));
+    }
+    say("ratio: " + fixed(carebridged_rate / wrk.requests_per_second, 2));
+    return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    const auto options = parse_options(argc, argv);
+    try {
+        return run(options);
+    } catch (const std::exception& error) {
+        std::cerr << "bench-forward-driver: " << error.what() << std::endl;
+        return 1;
+    }
+}
