@@ -131,7 +131,10 @@ int pair(const std::string& config_path, const cb::PairingRequest& request) {
         logger.error("pairing", client.error().message());
         return exit_for(client.error());
     }
-    auto store = cb::storage::SqliteReadingStore::open(database);
+    // Pairing may come before the daemon's first start: the state directory
+    // and the store are made the way the start makes them.
+    auto prepared = cb::prepare_state_directory(config->daemon.state_dir);
+    auto store = prepared ? cb::storage::SqliteReadingStore::open(database) : std::move(prepared).error();
     auto outbox = store ? cb::storage::Outbox::open(database) : std::move(store).error();
     if (!outbox) {
         logger.error("pairing", outbox.error().message());

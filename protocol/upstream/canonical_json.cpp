@@ -137,6 +137,25 @@ Result<void> write_number(double value, std::string& out) {
     return {};
 }
 
+Result<void> write_value(const boost::json::value& value, std::size_t depth, std::string& out);
+
+// {"name":value,...} for members already in canonical order.
+Result<void> write_members(const std::vector<const boost::json::key_value_pair*>& sorted, std::size_t depth,
+                           std::string& out) {
+    out += '{';
+    bool first = true;
+    for (const auto* member : sorted) {
+        if (!first)
+            out += ',';
+        first = false;
+        CB_TRY(write_string(member->key(), out));
+        out += ':';
+        CB_TRY(write_value(member->value(), depth + 1, out));
+    }
+    out += '}';
+    return {};
+}
+
 Result<void> write_value(const boost::json::value& value, std::size_t depth, std::string& out) {
     switch (value.kind()) {
         case boost::json::kind::null: out += "null"; return {};
@@ -176,18 +195,7 @@ Result<void> write_value(const boost::json::value& value, std::size_t depth, std
                     sorted.push_back(&member);
                 std::sort(sorted.begin(), sorted.end(),
                           [](const auto* left, const auto* right) { return left->key() < right->key(); });
-                out += '{';
-                bool first = true;
-                for (const auto* member : sorted) {
-                    if (!first)
-                        out += ',';
-                    first = false;
-                    CB_TRY(write_string(member->key(), out));
-                    out += ':';
-                    CB_TRY(write_value(member->value(), depth + 1, out));
-                }
-                out += '}';
-                return {};
+                return write_members(sorted, depth, out);
             }
             std::vector<std::pair<std::u16string, const boost::json::key_value_pair*>> members;
             members.reserve(object.size());
@@ -199,18 +207,11 @@ Result<void> write_value(const boost::json::value& value, std::size_t depth, std
             }
             std::sort(members.begin(), members.end(),
                       [](const auto& left, const auto& right) { return left.first < right.first; });
-            out += '{';
-            bool first = true;
-            for (const auto& [key, member] : members) {
-                if (!first)
-                    out += ',';
-                first = false;
-                CB_TRY(write_string(member->key(), out));
-                out += ':';
-                CB_TRY(write_value(member->value(), depth + 1, out));
-            }
-            out += '}';
-            return {};
+            std::vector<const boost::json::key_value_pair*> sorted;
+            sorted.reserve(members.size());
+            for (const auto& [key, member] : members)
+                sorted.push_back(member);
+            return write_members(sorted, depth, out);
         }
     }
     return fail(ErrorKind::internal, "canonical JSON: unknown value kind");

@@ -13,7 +13,10 @@
 #include "tests/support/pki.hpp"
 #include "tests/support/temp_dir.hpp"
 
+using cb::test::description_value;
+using cb::test::make_pki;
 using cb::test::Pcscd;
+using cb::test::pcscd_dir;
 using cb::test::ScriptorResponse;
 using cb::test::TempDir;
 using cb::test::VirtualCardProcess;
@@ -25,27 +28,6 @@ const std::string select_identity = "00A4020C022001";
 const std::string read_binary_0 = "00B0000000";
 const std::string select_practitioner = "00A404000DE828BD080F8025000001FF0010";
 const std::string query_pin = "00200081";
-
-// The PKI, cards included, made by scripts/test-pki for this test.
-std::filesystem::path make_pki(const TempDir& dir) {
-    const auto pki = dir / "pki";
-    const auto result =
-        cb::test::run_command({"/bin/bash", std::string(CAREBRIDGE_SOURCE_DIR) + "/scripts/test-pki", pki.string()});
-    INFO(result.output);
-    REQUIRE(result.status.code == 0);
-    return pki;
-}
-
-// The value of `key` in a .card description file.
-std::string description_value(const std::filesystem::path& path, const std::string& key) {
-    std::ifstream in(path);
-    std::string line;
-    while (std::getline(in, line))
-        if (line.rfind(key + " = ", 0) == 0)
-            return line.substr(key.size() + 3);
-    FAIL("no " << key << " in " << path);
-    return {};
-}
 
 std::string pin_block(const std::string& digits) {
     std::ostringstream out;
@@ -92,7 +74,7 @@ std::vector<ScriptorResponse> run_script(Pcscd& pcscd, const std::vector<std::st
 
 TEST_CASE("05 cards: scriptor reads the patient card's identity with the documented sequence") {
     TempDir dir;
-    const auto pki = make_pki(dir);
+    const auto pki = make_pki(dir.path());
     Pcscd pcscd({.work_dir = dir.path()});
     auto card = insert_card(pcscd, dir, pki / "cards" / "patient.card");
 
@@ -119,7 +101,7 @@ TEST_CASE("05 cards: scriptor reads the patient card's identity with the documen
 
 TEST_CASE("05 cards: scriptor runs the practitioner VERIFY sequence") {
     TempDir dir;
-    const auto pki = make_pki(dir);
+    const auto pki = make_pki(dir.path());
     Pcscd pcscd({.work_dir = dir.path()});
     const auto description = pki / "cards" / "practitioner.card";
     const auto pin = description_value(description, "pin");
@@ -143,7 +125,7 @@ TEST_CASE("05 cards: scriptor runs the practitioner VERIFY sequence") {
 
 TEST_CASE("05 cards: a card with the blocked-pin fault answers 6983 to VERIFY") {
     TempDir dir;
-    const auto pki = make_pki(dir);
+    const auto pki = make_pki(dir.path());
     Pcscd pcscd({.work_dir = dir.path()});
     const auto description = pki / "cards" / "practitioner.card";
     const auto pin = description_value(description, "pin");
@@ -160,7 +142,7 @@ TEST_CASE("05 cards: a card with the blocked-pin fault answers 6983 to VERIFY") 
 
 TEST_CASE("05 cards: a malformed-tlv-overlong card returns an identity the parser rejects") {
     TempDir dir;
-    const auto pki = make_pki(dir);
+    const auto pki = make_pki(dir.path());
     Pcscd pcscd({.work_dir = dir.path()});
     auto card = insert_card(pcscd, dir, pki / "cards" / "patient.card", {"--fault", "malformed-tlv-overlong"});
 
@@ -173,7 +155,7 @@ TEST_CASE("05 cards: a malformed-tlv-overlong card returns an identity the parse
 
 TEST_CASE("05 cards: a card removed mid-sequence fails the transmission, and a new card is read") {
     TempDir dir;
-    const auto pki = make_pki(dir);
+    const auto pki = make_pki(dir.path());
     Pcscd pcscd({.work_dir = dir.path()});
     {
         auto card =
@@ -201,7 +183,7 @@ TEST_CASE("05 cards: a card removed mid-sequence fails the transmission, and a n
 
 TEST_CASE("05 cards: pcscd restarted, the card is found again") {
     TempDir dir;
-    const auto pki = make_pki(dir);
+    const auto pki = make_pki(dir.path());
     Pcscd pcscd({.work_dir = dir.path()});
     auto card = insert_card(pcscd, dir, pki / "cards" / "patient.card");
     pcscd.restart();

@@ -27,43 +27,16 @@
 using cb::pcsc::CardFailure;
 using cb::pcsc::ReaderEvent;
 using cb::pcsc::ReaderEventKind;
+using cb::test::description_value;
+using cb::test::make_pki;
 using cb::test::Pcscd;
+using cb::test::pcscd_dir;
 using cb::test::TempDir;
 using cb::test::VirtualCardProcess;
 
 namespace {
 
 const std::string reader0 = Pcscd::reader_name(0);
-
-// The process's pcscd directory (see the header comment).
-const std::filesystem::path& pcscd_dir() {
-    static TempDir dir;
-    static const bool environment_set = [] {
-        ::setenv("PCSCLITE_CSOCK_NAME", (dir.path() / "pcscd.comm").c_str(), 1);
-        return true;
-    }();
-    (void)environment_set;
-    return dir.path();
-}
-
-std::filesystem::path make_pki(const TempDir& dir) {
-    const auto pki = dir / "pki";
-    const auto result =
-        cb::test::run_command({"/bin/bash", std::string(CAREBRIDGE_SOURCE_DIR) + "/scripts/test-pki", pki.string()});
-    INFO(result.output);
-    REQUIRE(result.status.code == 0);
-    return pki;
-}
-
-std::string description_value(const std::filesystem::path& path, const std::string& key) {
-    std::ifstream in(path);
-    std::string line;
-    while (std::getline(in, line))
-        if (line.rfind(key + " = ", 0) == 0)
-            return line.substr(key.size() + 3);
-    FAIL("no " << key << " in " << path);
-    return {};
-}
 
 cb::cards::Bytes der_of_pem(const std::filesystem::path& path) {
     std::unique_ptr<BIO, decltype(&BIO_free)> bio(BIO_new_file(path.c_str(), "r"), &BIO_free);
@@ -133,7 +106,7 @@ struct Bench {
     int cards = 0;
 
     Bench()
-        : pki(make_pki(dir)),
+        : pki(make_pki(dir.path())),
           pcscd({.work_dir = pcscd_dir()}),
           monitor(api, timer, [this](const ReaderEvent& event) { events.push(event); },
                   {.backoff = {.initial = std::chrono::milliseconds{50},

@@ -26,42 +26,16 @@ using cb::CardEvent;
 using cb::SessionState;
 using cb::pcsc::CardFailure;
 using cb::pcsc::LastTry;
+using cb::test::description_value;
+using cb::test::make_pki;
 using cb::test::Pcscd;
+using cb::test::pcscd_dir;
 using cb::test::TempDir;
 using cb::test::VirtualCardProcess;
 
 namespace {
 
 const std::string reader0 = Pcscd::reader_name(0);
-
-const std::filesystem::path& pcscd_dir() {
-    static TempDir dir;
-    static const bool environment_set = [] {
-        ::setenv("PCSCLITE_CSOCK_NAME", (dir.path() / "pcscd.comm").c_str(), 1);
-        return true;
-    }();
-    (void)environment_set;
-    return dir.path();
-}
-
-std::filesystem::path make_pki(const TempDir& dir) {
-    const auto pki = dir / "pki";
-    const auto result =
-        cb::test::run_command({"/bin/bash", std::string(CAREBRIDGE_SOURCE_DIR) + "/scripts/test-pki", pki.string()});
-    INFO(result.output);
-    REQUIRE(result.status.code == 0);
-    return pki;
-}
-
-std::string description_value(const std::filesystem::path& path, const std::string& key) {
-    std::ifstream in(path);
-    std::string line;
-    while (std::getline(in, line))
-        if (line.rfind(key + " = ", 0) == 0)
-            return line.substr(key.size() + 3);
-    FAIL("no " << key << " in " << path);
-    return {};
-}
 
 std::size_t count_of(const std::string& text, const std::string& needle) {
     std::size_t count = 0;
@@ -102,7 +76,7 @@ struct Bench {
     std::optional<cb::pcsc::ReaderMonitor> monitor;
     int cards = 0;
 
-    Bench() : pki(make_pki(dir)), pcscd({.work_dir = pcscd_dir()}) {
+    Bench() : pki(make_pki(dir.path())), pcscd({.work_dir = pcscd_dir()}) {
         bus.subscribe([this](const CardEvent& event) { events.push_back(event); });
         sessions.emplace(io, api, bus, timers, trust_of(pki), cb::CardSessionsOptions{});
         monitor.emplace(api, backoff, sessions->monitor_callback());
@@ -241,7 +215,7 @@ TEST_CASE("08 card sessions: a card removed mid-identification leaves the reader
 
 TEST_CASE("08 card sessions: carebridged with [cards] enabled logs the patient's presence, masked") {
     TempDir dir;
-    const auto pki = make_pki(dir);
+    const auto pki = make_pki(dir.path());
     Pcscd pcscd({.work_dir = pcscd_dir()});
     const auto config = dir / "carebridged.toml";
     std::ofstream(config) << "[daemon]\nstate_dir = \"" << (dir / "state").string()

@@ -270,3 +270,15 @@ TEST_CASE("forward: 503 pauses and retries, 422 is refused, 403 holds, 401 refre
     CHECK(f.stat("observations") == 3);
     f.stop_daemon();
 }
+
+TEST_CASE("forward: pairing before the daemon's first start makes the state directory and the store") {
+    Forward f;
+    fs::remove_all(f.state());
+    f.pair("patient-1", nir_1);
+    CHECK((fs::status(f.state()).permissions() & fs::perms::all) == fs::perms::owner_all);
+    f.seed(3, "patient-1");
+    f.start_daemon();
+    f.expect_log("caught up: 3 delivered");
+    CHECK(f.stat("observations") == 3);
+    f.stop_daemon();
+}

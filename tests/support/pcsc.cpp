@@ -12,6 +12,7 @@
 #include <stdexcept>
 
 #include "tests/support/broker.hpp"  // wait_for_file_text
+#include "tests/support/temp_dir.hpp"
 
 namespace cb::test {
 
@@ -295,6 +296,34 @@ bool VirtualCardProcess::wait_for_log(const std::string& needle, std::chrono::mi
 std::optional<ExitStatus> VirtualCardProcess::stop() {
     m_process.signal(SIGTERM);
     return m_process.wait_for_exit(pcsc_hang_limit);
+}
+
+const std::filesystem::path& pcscd_dir() {
+    static const TempDir dir;  // removed at exit
+    static const bool environment_set = [] {
+        ::setenv("PCSCLITE_CSOCK_NAME", (dir.path() / "pcscd.comm").c_str(), 1);
+        return true;
+    }();
+    (void)environment_set;
+    return dir.path();
+}
+
+std::filesystem::path make_pki(const std::filesystem::path& dir) {
+    const auto pki = dir / "pki";
+    const auto result =
+        run_command({"/bin/bash", std::string(CAREBRIDGE_SOURCE_DIR) + "/scripts/test-pki", pki.string()});
+    if (!result.status.exited || result.status.code != 0)
+        throw std::runtime_error("scripts/test-pki failed:\n" + result.output);
+    return pki;
+}
+
+std::string description_value(const std::filesystem::path& path, const std::string& key) {
+    std::ifstream in(path);
+    std::string line;
+    while (std::getline(in, line))
+        if (line.rfind(key + " = ", 0) == 0)
+            return line.substr(key.size() + 3);
+    throw std::runtime_error("no " + key + " in " + path.string());
 }
 
 }  // namespace cb::test

@@ -52,6 +52,19 @@ namespace cb::test {
 
 inline constexpr std::chrono::milliseconds pcsc_hang_limit{30'000};
 
+// The pcscd directory of this test process. libpcsclite reads
+// PCSCLITE_CSOCK_NAME once per process, so every case of one executable
+// talks to a pcscd on the same socket path: the first call makes the
+// directory and sets the variable. (CTest runs each case in its own process.)
+const std::filesystem::path& pcscd_dir();
+
+// The test PKI, cards included, made by scripts/test-pki in DIR/pki. Throws
+// with the script's output if it fails.
+std::filesystem::path make_pki(const std::filesystem::path& dir);
+
+// The value of `key` in a .card description file; throws if absent.
+std::string description_value(const std::filesystem::path& path, const std::string& key);
+
 struct PcscSetup {
     std::filesystem::path work_dir{};  // must exist
     std::filesystem::path pcscd = "/usr/sbin/pcscd";
