@@ -230,7 +230,7 @@ TEST_CASE("forward: carebridged SIGKILLed during delivery, three times: exactly 
     f.stop_daemon();
 }
 
-TEST_CASE("forward: 503 pauses and retries, 422 is refused, 403 holds, 401 refreshes the token") {
+TEST_CASE("forward: 503/429/dropped pause and retry, 422/409 are refused, 403 holds, 401 refreshes the token") {
     Forward f;
     f.pair("patient-1", nir_1);
     f.start_daemon();
@@ -248,10 +248,24 @@ TEST_CASE("forward: 503 pauses and retries, 422 is refused, 403 holds, 401 refre
     f.expect_log("caught up: 2 delivered, 0 held, 1 refused");
     CHECK(f.outbox()["refused"] == 1);
 
+    // 409: refused too (a conflict is not cured by resending).
+    f.receiver().call("/admin/faults", R"({"fail_next":1,"status":409})");
+    f.seed(1, "patient-1", "cuff-1", 100);
+    f.expect_log("caught up: 2 delivered, 0 held, 2 refused");
+
+    // 429 without Retry-After, and a connection dropped mid-answer: paused, resent, delivered once.
+    f.receiver().call("/admin/faults", R"({"fail_next":1,"status":429})");
+    f.seed(1, "patient-1", "cuff-1", 101);
+    f.expect_log("national space unavailable (HTTP 429)");
+    f.expect_log("caught up: 3 delivered, 0 held, 2 refused");
+    f.receiver().call("/admin/faults", R"({"drop_next":1})");
+    f.seed(1, "patient-1", "cuff-1", 102);
+    f.expect_log("caught up: 4 delivered, 0 held, 2 refused");
+
     // 401: the token is refreshed and the reading delivered.
     f.receiver().call("/admin/faults", R"({"expire_tokens":true})");
     f.seed(1, "patient-1", "cuff-1", 4);
-    f.expect_log("caught up: 3 delivered, 0 held, 1 refused");
+    f.expect_log("caught up: 5 delivered, 0 held, 2 refused");
 
     // 403 consent refused: held with that reason.
     auto opened = cb::storage::Outbox::open(f.database());
@@ -261,13 +275,14 @@ TEST_CASE("forward: 503 pauses and retries, 422 is refused, 403 holds, 401 refre
     REQUIRE(pairing->has_value());
     f.receiver().call("/admin/faults", R"({"refuse_consent":")" + (*pairing)->id_pe + R"("})");
     f.seed(1, "patient-1", "cuff-1", 5);
-    f.expect_log("caught up: 3 delivered, 1 held, 1 refused");
+    f.expect_log("caught up: 5 delivered, 1 held, 2 refused");
     CHECK(f.outbox()["held"] == 1);
     bool consent = false;
     for (const auto& [key, count] : f.outbox())
         consent = consent || key.rfind("held: consent-refused", 0) == 0;
     CHECK(consent);
-    CHECK(f.stat("observations") == 3);
+    CHECK(f.stat("observations") == 5);  // the dropped answer's bundle was stored once
+    CHECK(f.outbox()["refused"] == 2);
     f.stop_daemon();
 }
 
