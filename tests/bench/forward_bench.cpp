@@ -55,6 +55,7 @@
 #include "protocol/devices/topics.hpp"
 #include "protocol/upstream/fhir_bundle.hpp"
 #include "protocol/upstream/jws.hpp"
+#include "tests/bench/bench_support.hpp"
 #include "tests/support/broker.hpp"
 #include "tests/support/process.hpp"
 #include "tests/support/receiver.hpp"
@@ -62,7 +63,12 @@
 
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
-using Clock = std::chrono::steady_clock;
+using cb::bench::Clock;
+using cb::bench::fixed;
+using cb::bench::memory_of;
+using cb::bench::say;
+using cb::bench::seconds_since;
+using cb::test::pick_free_port;
 using cb::test::Process;
 
 namespace {
@@ -158,44 +164,6 @@ Options parse_options(int argc, char** argv) {
         options.wrk_seconds <= 0)
         usage("every count must be at least 1");
     return options;
-}
-
-double seconds_since(Clock::time_point start) {
-    return std::chrono::duration<double>(Clock::now() - start).count();
-}
-
-std::string fixed(double value, int digits) {
-    std::ostringstream out;
-    out.setf(std::ios::fixed);
-    out.precision(digits);
-    out << value;
-    return out.str();
-}
-
-void say(const std::string& line) {
-    std::cout << line << std::endl;
-}
-
-std::uint16_t free_port() {
-    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t length = sizeof address;
-    if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0 ||
-        ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) != 0)
-        throw std::runtime_error("cannot pick a free port");
-    ::close(fd);
-    return ntohs(address.sin_port);
-}
-
-long peak_rss_kib(pid_t pid) {
-    std::ifstream status("/proc/" + std::to_string(pid) + "/status");
-    std::string line;
-    while (std::getline(status, line))
-        if (line.rfind("VmHWM:", 0) == 0)
-            return std::stol(line.substr(6));
-    return 0;
 }
 
 // ------------------------------------------------------------- backlog -------
@@ -421,10 +389,10 @@ class Nginx {
 public:
     Nginx(const Options& options, const fs::path& prefix, const fs::path& pki) : m_prefix(prefix) {
         fs::create_directories(prefix / "temp");
-        m_mutual_port = free_port();
-        m_plain_port = free_port();
+        m_mutual_port = pick_free_port();
+        m_plain_port = pick_free_port();
         while (m_plain_port == m_mutual_port)
-            m_plain_port = free_port();
+            m_plain_port = pick_free_port();
         const std::string answers = std::string("    keepalive_requests 1000000;\n    keepalive_timeout 300s;\n") +
                                     "    location /fhir { default_type application/fhir+json; return 201 '" +
                                     transaction_response + "'; }\n" +
@@ -543,7 +511,7 @@ Delivery deliver(const fs::path& work, const std::string& name, const fs::path& 
         throw std::runtime_error("carebridged (" + name + ") did not log \"" + needle + "\":\n" +
                                  cb::test::read_file(log));
     delivery.seconds = seconds_since(start);
-    delivery.peak_rss_kib = peak_rss_kib(daemon.pid());
+    delivery.peak_rss_kib = memory_of(daemon.pid()).hwm_kib;
     if (recorder) {
         recorder->signal(SIGINT);
         recorder->wait_for_exit(120s);

@@ -50,13 +50,18 @@
 #include <vector>
 
 #include "drivers/storage/sqlite.hpp"
+#include "tests/bench/bench_support.hpp"
 #include "tests/support/broker.hpp"
 #include "tests/support/process.hpp"
 #include "tests/support/temp_dir.hpp"
 
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
-using Clock = std::chrono::steady_clock;
+using cb::bench::Clock;
+using cb::bench::memory_of;
+using cb::bench::say;
+using cb::bench::seconds_since;
+using cb::test::pick_free_port;
 using cb::test::Process;
 
 namespace {
@@ -116,14 +121,6 @@ Options parse_options(int argc, char** argv) {
     if (options.backlog < options.devices)
         usage("--backlog must be at least --devices");
     return options;
-}
-
-double seconds_since(Clock::time_point start) {
-    return std::chrono::duration<double>(Clock::now() - start).count();
-}
-
-void say(const std::string& line) {
-    std::cout << line << std::endl;
 }
 
 // ---------------------------------------------------------------- PKI --------
@@ -204,19 +201,6 @@ void issue_device_certificates(const fs::path& pki, const std::vector<std::strin
 
 // ------------------------------------------------------------- broker --------
 
-std::uint16_t free_port() {
-    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t length = sizeof address;
-    if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0 ||
-        ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) != 0)
-        throw std::runtime_error("cannot pick a free port");
-    ::close(fd);
-    return ntohs(address.sin_port);
-}
-
 void replace_line(std::string& text, const std::string& starting, const std::string& line) {
     const auto at = text.find("\n" + starting);
     if (at == std::string::npos)
@@ -254,24 +238,6 @@ std::unique_ptr<Process> start_broker(const fs::path& work, const fs::path& pki,
 }
 
 // --------------------------------------------------------- carebridged -------
-
-struct Memory {
-    long rss_kib = 0;
-    long hwm_kib = 0;
-};
-
-Memory memory_of(pid_t pid) {
-    std::ifstream status("/proc/" + std::to_string(pid) + "/status");
-    Memory memory;
-    std::string line;
-    while (std::getline(status, line)) {
-        if (line.rfind("VmRSS:", 0) == 0)
-            memory.rss_kib = std::stol(line.substr(6));
-        else if (line.rfind("VmHWM:", 0) == 0)
-            memory.hwm_kib = std::stol(line.substr(6));
-    }
-    return memory;
-}
 
 std::string mib(long kib) {
     std::ostringstream out;
@@ -645,7 +611,7 @@ int run(const Options& options) {
     std::cout << "setup: PKI with " << all_devices.size() << " device certificates in " << seconds_since(start)
               << " s; work directory " << work.string() << std::endl;
 
-    const auto port = free_port();
+    const auto port = pick_free_port();
     auto broker = start_broker(work, pki, port, options);
     Gateway gateway(work, pki, port, all_devices);
     const int per_device = options.backlog / options.devices;

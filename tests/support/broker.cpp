@@ -41,24 +41,6 @@ std::string system_error(const std::string& what) {
     return what + ": " + std::strerror(errno);
 }
 
-// A loopback port that was free a moment ago. Another process may take it
-// before the broker binds it: Broker retries with a new one when it does.
-std::uint16_t pick_free_port() {
-    const Descriptor socket_fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-    if (socket_fd.get() < 0)
-        throw std::runtime_error(system_error("socket"));
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    address.sin_port = 0;
-    if (::bind(socket_fd.get(), reinterpret_cast<const sockaddr*>(&address), sizeof address) != 0)
-        throw std::runtime_error(system_error("bind 127.0.0.1:0"));
-    socklen_t length = sizeof address;
-    if (::getsockname(socket_fd.get(), reinterpret_cast<sockaddr*>(&address), &length) != 0)
-        throw std::runtime_error(system_error("getsockname"));
-    return ntohs(address.sin_port);
-}
-
 std::string current_user() {
     const passwd* entry = ::getpwuid(::geteuid());
     if (entry == nullptr)
@@ -135,6 +117,22 @@ bool wait_for_file(const std::filesystem::path& path, Predicate matches, std::ch
 }
 
 }  // namespace
+
+std::uint16_t pick_free_port() {
+    const Descriptor socket_fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    if (socket_fd.get() < 0)
+        throw std::runtime_error(system_error("socket"));
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    address.sin_port = 0;
+    if (::bind(socket_fd.get(), reinterpret_cast<const sockaddr*>(&address), sizeof address) != 0)
+        throw std::runtime_error(system_error("bind 127.0.0.1:0"));
+    socklen_t length = sizeof address;
+    if (::getsockname(socket_fd.get(), reinterpret_cast<sockaddr*>(&address), &length) != 0)
+        throw std::runtime_error(system_error("getsockname"));
+    return ntohs(address.sin_port);
+}
 
 bool wait_for_file_text(const std::filesystem::path& path, const std::string& needle, std::chrono::milliseconds limit,
                         std::size_t from, pid_t writer) {

@@ -50,6 +50,10 @@ struct BrokerSetup {
 
 enum class Retain { No, Yes };
 
+// A loopback port that was free a moment ago (another process may take it
+// before the caller binds it: retry with a new one when that happens).
+std::uint16_t pick_free_port();
+
 // Waits until the file at `path` contains `needle` at or after byte `from`.
 // Returns false if `limit` passes first or, when `writer` > 0, if that
 // process exits first (its last words are still searched).
