@@ -5,6 +5,7 @@
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
 
+#include "daemon/pairing.hpp"
 #include "protocol/upstream/fhir_bundle.hpp"
 #include "protocol/upstream/jws.hpp"
 
@@ -357,9 +358,8 @@ void Forwarder::dispatch() {
     if (m_paused || m_stopped)
         return;
     for (auto& [patient, queue] : m_queues) {
-        if (m_client.in_flight() + m_client.queued() >= 2 * std::max<std::size_t>(1, m_client.in_flight()) &&
-            m_client.queued() > 0)
-            return;  // the client has enough waiting already
+        if (m_client.queued() >= std::max<std::size_t>(1, m_client.in_flight()))
+            return;  // as many requests wait in the client as are on the wire: enough
         if (queue.empty() || m_busy.contains(patient))
             continue;
         send(patient);
@@ -392,7 +392,7 @@ void Forwarder::on_answer(const std::string& patient, Result<upstream::HttpRespo
     transition.reading_id = item.reading_id;
     transition.attempted = true;
     if (!answer) {
-        retry_later(patient, answer.error().message(), std::nullopt);
+        retry_later(answer.error().message(), std::nullopt);
         return;
     }
     const unsigned status = answer->status;
@@ -412,7 +412,7 @@ void Forwarder::on_answer(const std::string& patient, Result<upstream::HttpRespo
         return;
     }
     if (status == 429 || status >= 500) {
-        retry_later(patient, "HTTP " + std::to_string(status), answer->retry_after);
+        retry_later("HTTP " + std::to_string(status), answer->retry_after);
         return;
     }
     const std::string diagnostics = diagnostics_of(answer->body);
@@ -443,15 +443,14 @@ void Forwarder::finish(const std::string& patient, storage::OutboxTransition tra
     fetch();
 }
 
-void Forwarder::retry_later(const std::string& patient, const std::string& why,
-                            std::optional<std::chrono::seconds> retry_after) {
+void Forwarder::retry_later(const std::string& why, std::optional<std::chrono::seconds> retry_after) {
+    // The reading stays first in its patient's queue: it goes first when sending resumes.
     ++m_counters.retried;
-    (void)patient;  // its reading stays first in its queue
     if (m_paused)
         return;
     m_backoff = m_backoff.count() == 0 ? m_settings.backoff_initial : std::min(m_backoff * 2, m_settings.backoff_max);
     std::uniform_int_distribution<std::int64_t> jitter(0, m_backoff.count() / 2);
-    auto delay = m_backoff / 2 + std::chrono::milliseconds(jitter(m_jitter)) + m_backoff / 2;
+    auto delay = m_backoff + std::chrono::milliseconds(jitter(m_jitter));
     if (retry_after && *retry_after > delay)
         delay = std::chrono::duration_cast<std::chrono::milliseconds>(*retry_after);
     m_paused = true;
@@ -469,79 +468,73 @@ void Forwarder::retry_later(const std::string& patient, const std::string& why,
 void Forwarder::refresh_token(const std::string& patient) {
     m_busy.insert(patient);
     ++m_counters.token_refreshes;
-    // The refresh token is read on the worker (it is only in the store).
+    // The refresh token is only in the store: read it on the worker.
     post_to_worker([this, patient] {
         auto pairing = m_outbox.pairing(patient);
         std::string refresh = (pairing && *pairing) ? (*pairing)->refresh_token : std::string();
-        boost::asio::post(m_io, [this, patient, refresh = std::move(refresh)] {
-            if (m_stopped)
-                return;
-            boost::json::object body{{"grant_type", "refresh_token"}, {"refresh_token", refresh}};
-            upstream::HttpRequest request;
-            request.target = m_settings.token_target;
-            request.content_type = "application/json";
-            request.body = boost::json::serialize(body);
-            m_client.send(std::move(request), [this, patient](Result<upstream::HttpResponse> answer) {
-                if (m_stopped)
-                    return;
-                m_busy.erase(patient);
-                std::optional<boost::json::value> parsed;
-                if (answer && answer->status == 200)
-                    parsed = parse_answer(answer->body);
-                const auto* access = parsed ? member(*parsed, "access_token") : nullptr;
-                if (access == nullptr || !access->is_string()) {
-                    if (!answer) {
-                        retry_later(patient, answer.error().message(), std::nullopt);
-                        m_queues[patient].front().refreshed = false;
-                        return;
-                    }
-                    // Refused: the pairing is gone; the reading waits for a new one.
-                    storage::OutboxTransition transition;
-                    transition.reading_id = m_queues[patient].front().reading_id;
-                    transition.state = storage::OutboxState::held;
-                    transition.reason =
-                        "not-paired: token refresh refused (HTTP " + std::to_string(answer->status) + ")";
-                    ++m_counters.held;
-                    if (m_logged.insert("refresh " + patient).second)
-                        m_log.warning(component, "patient " + patient + ": " + transition.reason +
-                                                     "; pair again (carebridged --pair)");
-                    finish(patient, std::move(transition));
-                    return;
-                }
-                m_tokens[patient] = std::string(access->as_string());
-                storage::Pairing update;
-                update.patient = patient;
-                update.access_token = m_tokens[patient];
-                if (const auto* next = member(*parsed, "refresh_token"); next != nullptr && next->is_string())
-                    update.refresh_token = std::string(next->as_string());
-                std::int64_t expires_in = 3600;
-                if (const auto* e = member(*parsed, "expires_in"); e != nullptr && e->is_int64())
-                    expires_in = e->as_int64();
-                post_to_worker([this, update, expires_in]() mutable {
-                    auto current = m_outbox.pairing(update.patient);
-                    if (!current || !*current)
-                        return;
-                    storage::Pairing renewed = **current;
-                    renewed.access_token = update.access_token;
-                    if (!update.refresh_token.empty())
-                        renewed.refresh_token = update.refresh_token;
-                    renewed.access_expires_us = now_us() + expires_in * 1'000'000;
-                    (void)m_outbox.save_pairing(renewed);
-                });
-                send(patient);
-            });
-        });
+        boost::asio::post(m_io, [this, patient, refresh = std::move(refresh)] { send_refresh(patient, refresh); });
     });
 }
 
-void Forwarder::record(storage::OutboxTransition transition) {
-    std::lock_guard lock(m_worker_mutex);
-    m_transitions.push_back(std::move(transition));
-    if (m_flush_posted)
+void Forwarder::send_refresh(const std::string& patient, const std::string& refresh) {
+    if (m_stopped)
         return;
-    m_flush_posted = true;
-    m_jobs.push_back([this] { flush_transitions(); });
-    m_worker_wake.notify_one();
+    upstream::HttpRequest request;
+    request.target = m_settings.token_target;
+    request.content_type = "application/json";
+    request.body =
+        boost::json::serialize(boost::json::object{{"grant_type", "refresh_token"}, {"refresh_token", refresh}});
+    m_client.send(std::move(request), [this, patient](Result<upstream::HttpResponse> answer) {
+        if (!m_stopped)
+            on_refreshed(patient, std::move(answer));
+    });
+}
+
+void Forwarder::on_refreshed(const std::string& patient, Result<upstream::HttpResponse> answer) {
+    m_busy.erase(patient);
+    if (!answer) {
+        retry_later(answer.error().message(), std::nullopt);
+        m_queues[patient].front().refreshed = false;  // the 401 is answered again after the pause
+        return;
+    }
+    const TokenAnswer tokens = answer->status == 200 ? parse_token_answer(answer->body) : TokenAnswer{};
+    if (tokens.access_token.empty()) {
+        // Refused: the pairing is gone; the reading waits for a new one.
+        storage::OutboxTransition transition;
+        transition.reading_id = m_queues[patient].front().reading_id;
+        transition.state = storage::OutboxState::held;
+        transition.reason = "not-paired: token refresh refused (HTTP " + std::to_string(answer->status) + ")";
+        ++m_counters.held;
+        if (m_logged.insert("refresh " + patient).second)
+            m_log.warning(component,
+                          "patient " + patient + ": " + transition.reason + "; pair again (carebridged --pair)");
+        finish(patient, std::move(transition));
+        return;
+    }
+    m_tokens[patient] = tokens.access_token;
+    post_to_worker([this, patient, tokens] {
+        auto current = m_outbox.pairing(patient);
+        if (!current || !*current)
+            return;
+        storage::Pairing renewed = **current;
+        renewed.access_token = tokens.access_token;
+        if (!tokens.refresh_token.empty())
+            renewed.refresh_token = tokens.refresh_token;
+        renewed.access_expires_us = now_us() + tokens.expires_in * 1'000'000;
+        (void)m_outbox.save_pairing(renewed);
+    });
+    send(patient);
+}
+
+void Forwarder::record(storage::OutboxTransition transition) {
+    {
+        std::lock_guard lock(m_worker_mutex);
+        m_transitions.push_back(std::move(transition));
+        if (m_flush_posted)
+            return;  // the flush already queued takes this one too
+        m_flush_posted = true;
+    }
+    post_to_worker([this] { flush_transitions(); });
 }
 
 }  // namespace cb

@@ -128,9 +128,10 @@ private:
     void send(const std::string& patient);
     void on_answer(const std::string& patient, Result<upstream::HttpResponse> answer);
     void finish(const std::string& patient, storage::OutboxTransition transition);
-    void retry_later(const std::string& patient, const std::string& why,
-                     std::optional<std::chrono::seconds> retry_after);
+    void retry_later(const std::string& why, std::optional<std::chrono::seconds> retry_after);
     void refresh_token(const std::string& patient);
+    void send_refresh(const std::string& patient, const std::string& refresh);
+    void on_refreshed(const std::string& patient, Result<upstream::HttpResponse> answer);
     void record(storage::OutboxTransition transition);
     void schedule_poll();
 

@@ -26,6 +26,31 @@ std::int64_t now_us() {
 
 }  // namespace
 
+TokenAnswer parse_token_answer(std::string_view body) {
+    TokenAnswer answer;
+    if (body.size() > 64 * 1024)
+        return answer;
+    boost::json::parse_options options;
+    options.max_depth = 8;
+    boost::system::error_code error;
+    const auto value = boost::json::parse(body, error, {}, options);
+    if (error || !value.is_object())
+        return answer;
+    const auto& object = value.as_object();
+    const auto text = [&object](std::string_view key, std::size_t max) -> std::string {
+        const auto* member = object.if_contains(key);
+        if (member == nullptr || !member->is_string() || !printable_token(member->as_string(), max))
+            return {};
+        return std::string(member->as_string());
+    };
+    answer.id_pe = text("idPe", 128);
+    answer.access_token = text("access_token", 4096);
+    answer.refresh_token = text("refresh_token", 4096);
+    if (const auto* e = object.if_contains("expires_in"); e != nullptr && e->is_int64() && e->as_int64() > 0)
+        answer.expires_in = e->as_int64();
+    return answer;
+}
+
 Result<void> check_pairing_request(const PairingRequest& request) {
     if (!printable_token(request.patient, 128))
         return fail(ErrorKind::invalid_input, "--pair: the patient reference must be 1..128 printable characters");
@@ -63,27 +88,17 @@ Result<std::string> pair_patient(boost::asio::io_context& io, upstream::HttpsCli
             "pairing refused by the national space (HTTP " + std::to_string(response.status) + ")" +
                 (why.empty() ? "" : ": " + why));
     }
-    boost::system::error_code error;
-    const auto value = boost::json::parse(response.body, error);
-    const auto* object = (!error && value.is_object()) ? &value.as_object() : nullptr;
-    const auto text = [object](std::string_view key) -> std::string {
-        const auto* member = object != nullptr ? object->if_contains(key) : nullptr;
-        return member != nullptr && member->is_string() ? std::string(member->as_string()) : std::string();
-    };
-    storage::Pairing pairing;
-    pairing.patient = request.patient;
-    pairing.id_pe = text("idPe");
-    pairing.access_token = text("access_token");
-    pairing.refresh_token = text("refresh_token");
-    if (!printable_token(pairing.id_pe, 128) || !printable_token(pairing.access_token, 4096) ||
-        !printable_token(pairing.refresh_token, 4096))
+    const TokenAnswer tokens = parse_token_answer(response.body);
+    if (tokens.id_pe.empty() || tokens.access_token.empty() || tokens.refresh_token.empty())
         return fail(ErrorKind::invalid_input,
                     "pairing: the answer lacks a usable idPe, access_token or refresh_token (printable, bounded)");
-    std::int64_t expires_in = 3600;
-    if (const auto* e = object->if_contains("expires_in"); e != nullptr && e->is_int64() && e->as_int64() > 0)
-        expires_in = e->as_int64();
+    storage::Pairing pairing;
+    pairing.patient = request.patient;
+    pairing.id_pe = tokens.id_pe;
+    pairing.access_token = tokens.access_token;
+    pairing.refresh_token = tokens.refresh_token;
     pairing.paired_us = now_us();
-    pairing.access_expires_us = pairing.paired_us + expires_in * 1'000'000;
+    pairing.access_expires_us = pairing.paired_us + tokens.expires_in * 1'000'000;
     CB_TRY(outbox.save_pairing(pairing));
     CB_TRY(outbox.requeue_held(request.patient, "not-paired", pairing.paired_us));
     return pairing.id_pe;

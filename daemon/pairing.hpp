@@ -7,7 +7,9 @@
 #pragma once
 
 #include <boost/asio/io_context.hpp>
+#include <cstdint>
 #include <string>
+#include <string_view>
 
 #include "drivers/storage/outbox.hpp"
 #include "drivers/upstream/https_client.hpp"
@@ -19,6 +21,17 @@ struct PairingRequest {
     std::string nir;      // the patient's NIR (13 digits + key, or 15)
     std::string code;     // the one-time code the patient got from the national space
 };
+
+// The tokens of an answer of POST /pairing or POST /token (docs/receiver.md):
+// each member that is absent, not a string, or not printable and bounded
+// (idPe 128 bytes, tokens 4096) is left empty; expires_in defaults to 3600.
+struct TokenAnswer {
+    std::string id_pe;
+    std::string access_token;
+    std::string refresh_token;
+    std::int64_t expires_in = 3600;
+};
+TokenAnswer parse_token_answer(std::string_view body);
 
 // Checks the request's fields; the message names the bad one (never its value for the code).
 Result<void> check_pairing_request(const PairingRequest& request);
