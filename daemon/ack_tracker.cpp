@@ -7,27 +7,23 @@ namespace cb {
 AckBudget::AckBudget(std::uint32_t rate_per_s)
     : m_rate(rate_per_s == 0 ? 1.0 : static_cast<double>(rate_per_s)), m_tokens(m_rate) {}
 
-void AckBudget::refill(Clock::time_point now) {
-    if (m_refilled == Clock::time_point{} || now < m_refilled) {
-        m_refilled = now;
-        return;
-    }
-    const double elapsed = std::chrono::duration<double>(now - m_refilled).count();
-    m_tokens = std::min(m_rate, m_tokens + elapsed * m_rate);
-    m_refilled = now;
+double AckBudget::tokens_at(Clock::time_point now) const {
+    // Nothing refills before the first call, nor while the clock goes back.
+    if (m_refilled == Clock::time_point{} || now <= m_refilled)
+        return m_tokens;
+    return std::min(m_rate, m_tokens + std::chrono::duration<double>(now - m_refilled).count() * m_rate);
 }
 
 std::size_t AckBudget::take(Clock::time_point now, std::size_t wanted) {
-    refill(now);
+    m_tokens = tokens_at(now);
+    m_refilled = now;
     const auto granted = std::min(wanted, static_cast<std::size_t>(m_tokens));
     m_tokens -= static_cast<double>(granted);
     return granted;
 }
 
 AckBudget::Clock::duration AckBudget::until_next(Clock::time_point now) const {
-    double tokens = m_tokens;
-    if (m_refilled != Clock::time_point{} && now > m_refilled)
-        tokens = std::min(m_rate, tokens + std::chrono::duration<double>(now - m_refilled).count() * m_rate);
+    const double tokens = tokens_at(now);
     if (tokens >= 1.0)
         return Clock::duration::zero();
     return std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>((1.0 - tokens) / m_rate)) +

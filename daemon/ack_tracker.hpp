@@ -72,7 +72,7 @@ public:
     Clock::duration until_next(Clock::time_point now) const;
 
 private:
-    void refill(Clock::time_point now);
+    double tokens_at(Clock::time_point now) const;
 
     double m_rate;    // tokens per second
     double m_tokens;  // available now (at m_refilled)

@@ -15,10 +15,9 @@ const char* to_string(OutboxState state) noexcept {
 
 Result<Outbox> Outbox::open(const std::filesystem::path& path) {
     auto database = CB_TRY(Database::open(path));
-    auto version = CB_TRY(database.prepare("PRAGMA user_version", "read schema version"));
-    CB_TRY(version.step());
-    if (version.column_int64(0) < 2)
-        return fail(ErrorKind::internal, path.string() + ": schema version " + std::to_string(version.column_int64(0)) +
+    const std::int64_t version = CB_TRY(schema_version(database));
+    if (version < 2)
+        return fail(ErrorKind::internal, path.string() + ": schema version " + std::to_string(version) +
                                              " has no outbox; open the readings store first");
     return Outbox(std::move(database));
 }
