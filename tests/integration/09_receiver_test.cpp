@@ -25,9 +25,9 @@
 #include "tests/support/broker.hpp"
 #include "tests/support/pki.hpp"
 #include "tests/support/process.hpp"
+#include "tests/support/receiver.hpp"
 #include "tests/support/temp_dir.hpp"
 
-using cb::test::Process;
 using cb::test::TempDir;
 using cb::test::TestPki;
 namespace json = boost::json;
@@ -52,36 +52,11 @@ struct Reply {
 class Receiver {
 public:
     explicit Receiver(const TempDir& dir, std::vector<std::string> extra = {"--auto-pair"})
-        : m_dir(dir), m_pki(CAREBRIDGE_SOURCE_DIR, dir / "pki", {}) {
-        std::vector<std::string> argv{RECEIVER_PATH,
-                                      "--listen",
-                                      "127.0.0.1:0",
-                                      "--cert",
-                                      (dir / "pki/receiver.crt").string(),
-                                      "--key",
-                                      (dir / "pki/receiver.key").string(),
-                                      "--client-ca",
-                                      (dir / "pki/facility-ca.crt").string(),
-                                      "--facility-ca",
-                                      (dir / "pki/facility-ca.crt").string(),
-                                      "--db",
-                                      (dir / "receiver.db").string(),
-                                      "--log-level",
-                                      "debug"};
-        argv.insert(argv.end(), extra.begin(), extra.end());
-        m_process = std::make_unique<Process>(argv, dir / "receiver.out", dir / "receiver.log");
-        if (!cb::test::wait_for_file_text(dir / "receiver.out", "\n", hang_limit, 0, m_process->pid()))
-            throw std::runtime_error("carebridge-receiver did not start:\n" + log());
-        const std::string first = cb::test::read_file(dir / "receiver.out");
-        const std::string prefix = "listening on 127.0.0.1:";
-        if (first.rfind(prefix, 0) != 0)
-            throw std::runtime_error("unexpected first line: " + first);
-        m_port = first.substr(prefix.size(), first.find('\n') - prefix.size());
-    }
+        : m_dir(dir), m_pki(CAREBRIDGE_SOURCE_DIR, dir / "pki", {}), m_process(setup(dir, std::move(extra))) {}
 
     const TestPki& pki() const { return m_pki; }
-    std::string log() const { return cb::test::read_file(m_dir / "receiver.log"); }
-    Process& process() { return *m_process; }
+    std::string log() const { return m_process.log(); }
+    cb::test::ReceiverProcess& process() { return m_process; }
 
     Reply call(const std::string& method, const std::string& path, const std::string& body = {},
                const std::vector<std::string>& headers = {}, Client client = Client::facility) {
@@ -116,7 +91,7 @@ public:
             argv.insert(argv.end(), {"-H", header});
         if (method == "POST")
             argv.insert(argv.end(), {"--data-binary", "@" + body_file.string()});
-        argv.push_back("https://127.0.0.1:" + m_port + path);
+        argv.push_back("https://127.0.0.1:" + std::to_string(m_process.port()) + path);
         const auto result = cb::test::run_command(argv, std::chrono::seconds(60));
         Reply reply;
         reply.curl_exit = result.status.code;
@@ -189,10 +164,19 @@ public:
     }
 
 private:
+    static cb::test::ReceiverSetup setup(const TempDir& dir, std::vector<std::string> extra) {
+        cb::test::ReceiverSetup setup;
+        setup.executable = RECEIVER_PATH;
+        setup.pki_dir = dir / "pki";
+        setup.work_dir = dir.path();
+        setup.extra = {"--log-level", "debug"};
+        setup.extra.insert(setup.extra.end(), extra.begin(), extra.end());
+        return setup;
+    }
+
     const TempDir& m_dir;
     TestPki m_pki;
-    std::unique_ptr<Process> m_process;
-    std::string m_port;
+    cb::test::ReceiverProcess m_process;
 };
 
 std::string diagnostics(const Reply& reply) {
@@ -224,7 +208,7 @@ TEST_CASE("09 receiver: a client without a certificate is refused") {
     INFO(reply.output);
     CHECK(reply.curl_exit != 0);
     CHECK(reply.status == 0);
-    CHECK(cb::test::wait_for_file_text(dir / "receiver.log", "peer did not return a certificate", hang_limit));
+    CHECK(cb::test::wait_for_file_text(receiver.process().log_path(), "peer did not return a certificate", hang_limit));
     CHECK_THAT(receiver.log(), !Catch::Contains("GET /admin/stats"));
 }
 
@@ -235,7 +219,7 @@ TEST_CASE("09 receiver: a certificate from another CA is refused") {
     INFO(reply.output);
     CHECK(reply.curl_exit != 0);
     CHECK(reply.status == 0);
-    CHECK(cb::test::wait_for_file_text(dir / "receiver.log", "certificate verify failed", hang_limit));
+    CHECK(cb::test::wait_for_file_text(receiver.process().log_path(), "certificate verify failed", hang_limit));
     CHECK_THAT(receiver.log(), !Catch::Contains("GET /admin/stats"));
 }
 
@@ -487,8 +471,7 @@ TEST_CASE("09 receiver: delay_ms delays answers; SIGTERM stops it cleanly") {
     const auto patient = receiver.pair(nir_a);
     REQUIRE(receiver.post_json("/admin/faults", R"({"delay_ms":50})").status == 200);
     CHECK(receiver.post_bundle(receiver.bundle(patient.idpe, 1), patient.access_token).status == 200);
-    receiver.process().signal(SIGTERM);
-    const auto status = receiver.process().wait_for_exit(hang_limit);
+    const auto status = receiver.process().stop();
     REQUIRE(status);
     CHECK(status->exited);
     CHECK(status->code == 0);

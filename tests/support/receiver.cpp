@@ -49,13 +49,15 @@ void ReceiverProcess::start(std::uint16_t port) {
     m_port = static_cast<std::uint16_t>(std::stoul(first.substr(prefix.size())));
 }
 
-void ReceiverProcess::stop() {
+std::optional<ExitStatus> ReceiverProcess::stop() {
     if (!m_process)
-        return;
+        return std::nullopt;
     m_process->signal(SIGTERM);
-    if (!m_process->wait_for_exit(hang_limit))
+    auto status = m_process->wait_for_exit(hang_limit);
+    if (!status)
         m_process->signal(SIGKILL);
     m_process.reset();
+    return status;
 }
 
 void ReceiverProcess::restart() {

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -31,8 +32,9 @@ public:
 
     std::uint16_t port() const noexcept { return m_port; }
     bool running() const noexcept { return m_process != nullptr; }
-    // SIGTERM, waits for the exit.
-    void stop();
+    // SIGTERM, waits for the exit (SIGKILL after 30 s); nullopt if it had to be
+    // killed or was not running.
+    std::optional<ExitStatus> stop();
     // Starts again on the same port, with the same database.
     void restart();
     std::string log() const;
