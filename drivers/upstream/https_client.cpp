@@ -1,6 +1,6 @@
 #include "drivers/upstream/https_client.hpp"
 
-#include <sys/stat.h>
+#include <openssl/crypto.h>
 
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl.hpp>
@@ -8,6 +8,8 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
 #include <charconv>
+
+#include "drivers/signing/signer.hpp"
 
 namespace cb::upstream {
 
@@ -26,16 +28,6 @@ std::string describe(const beast::error_code& error) {
     if (error == beast::error::timeout)
         return "timed out";
     return error.message();
-}
-
-Result<void> check_key_mode(const std::string& file) {
-    struct stat info {};
-    if (::stat(file.c_str(), &info) != 0)
-        return fail(ErrorKind::io, "upstream.key_file " + file + ": " + system_error_text(errno));
-    if ((info.st_mode & 0077) != 0)
-        return fail(ErrorKind::invalid_input,
-                    "upstream.key_file " + file + ": readable by others (mode wider than 0600); chmod 600 it");
-    return {};
 }
 
 }  // namespace
@@ -243,8 +235,10 @@ Result<std::unique_ptr<HttpsClient>> HttpsClient::create(boost::asio::io_context
     tls.use_certificate_chain_file(settings.cert_file, error);
     if (error)
         return fail(ErrorKind::io, "upstream.cert_file " + settings.cert_file + ": " + error.message());
-    CB_TRY(check_key_mode(settings.key_file));
-    tls.use_private_key_file(settings.key_file, ssl::context::pem, error);
+    // Read once, refused if readable by others (the rule of every key file), wiped after use.
+    std::string key = CB_TRY(signing::read_private_file(settings.key_file, "upstream.key_file"));
+    tls.use_private_key(boost::asio::buffer(key), ssl::context::pem, error);
+    OPENSSL_cleanse(key.data(), key.size());
     if (error)
         return fail(ErrorKind::io, "upstream.key_file " + settings.key_file +
                                        ": not a usable PEM private key for upstream.cert_file (" + error.message() +

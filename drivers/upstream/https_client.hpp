@@ -6,7 +6,8 @@
 //   | TLS             | 1.2 minimum (1.3 preferred by OpenSSL), server certificate  |
 //   |                 | verified against `ca_file` and the host name (SNI set)      |
 //   | client identity | the facility certificate and key (`cert_file`, `key_file`,  |
-//   |                 | key refused if its mode is wider than 0600)                  |
+//   |                 | key read by signing::read_private_file: refused if its mode |
+//   |                 | is wider than 0600, wiped once loaded)                      |
 //   | connections     | up to `max_connections`, each kept alive between requests;  |
 //   |                 | requests beyond wait in order                               |
 //   | deadline        | `timeout` per step (connect, handshake, write, read): the   |
