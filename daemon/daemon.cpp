@@ -314,9 +314,8 @@ Result<void> Daemon::start_upstream() {
         m_log.notice("upstream", "forwarding to the national space is off (upstream.enabled = false)");
         return {};
     }
+    // (With ingest off, the store still holds what earlier runs received.)
     const auto database = m_config.daemon.state_dir / "readings.db";
-    if (!m_store)  // ingest off: the store still holds what earlier runs received
-        CB_TRY(storage::SqliteReadingStore::open(database));
     m_upstream = CB_TRY(UpstreamService::start(m_io, m_log, m_config.upstream, database, m_catalog));
     return {};
 }

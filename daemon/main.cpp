@@ -17,7 +17,6 @@
 #include "daemon/pairing.hpp"
 #include "daemon/service_manager.hpp"
 #include "daemon/upstream_service.hpp"
-#include "drivers/storage/reading_store.hpp"
 
 namespace {
 
@@ -95,8 +94,7 @@ int print_outbox(const std::string& config_path) {
     if (!config)
         return exit_usage;
     const auto database = config->daemon.state_dir / "readings.db";
-    auto store = cb::storage::SqliteReadingStore::open(database);
-    auto outbox = store ? cb::storage::Outbox::open(database) : std::move(store).error();
+    auto outbox = cb::storage::Outbox::open(database);
     auto counts = outbox ? outbox->counts() : std::move(outbox).error();
     if (!counts) {
         logger.error("outbox", counts.error().message());
@@ -134,8 +132,7 @@ int pair(const std::string& config_path, const cb::PairingRequest& request) {
     // Pairing may come before the daemon's first start: the state directory
     // and the store are made the way the start makes them.
     auto prepared = cb::prepare_state_directory(config->daemon.state_dir);
-    auto store = prepared ? cb::storage::SqliteReadingStore::open(database) : std::move(prepared).error();
-    auto outbox = store ? cb::storage::Outbox::open(database) : std::move(store).error();
+    auto outbox = prepared ? cb::storage::Outbox::open(database) : std::move(prepared).error();
     if (!outbox) {
         logger.error("pairing", outbox.error().message());
         return exit_for(outbox.error());

@@ -1,5 +1,7 @@
 #include "drivers/storage/outbox.hpp"
 
+#include "drivers/storage/reading_store.hpp"
+
 namespace cb::storage {
 
 const char* to_string(OutboxState state) noexcept {
@@ -14,12 +16,9 @@ const char* to_string(OutboxState state) noexcept {
 }
 
 Result<Outbox> Outbox::open(const std::filesystem::path& path) {
-    auto database = CB_TRY(Database::open(path));
-    const std::int64_t version = CB_TRY(schema_version(database));
-    if (version < 2)
-        return fail(ErrorKind::internal, path.string() + ": schema version " + std::to_string(version) +
-                                             " has no outbox; open the readings store first");
-    return Outbox(std::move(database));
+    // The store's opening creates and migrates the file (a no-op when it is current).
+    CB_TRY(SqliteReadingStore::open(path));
+    return Outbox(CB_TRY(Database::open(path)));
 }
 
 Result<Statement*> Outbox::cached(std::optional<Statement>& slot, std::string_view sql, std::string_view what) {

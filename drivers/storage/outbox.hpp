@@ -71,7 +71,8 @@ struct Pairing {
 
 class Outbox {
 public:
-    // Opens the store's file (which SqliteReadingStore::open created and migrated).
+    // Opens the readings store's file, creating and migrating it as
+    // SqliteReadingStore::open does.
     static Result<Outbox> open(const std::filesystem::path& path);
 
     // Up to `limit` queued items with reading_id > after_id, in reading order.
