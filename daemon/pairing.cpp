@@ -28,7 +28,7 @@ std::int64_t now_us() {
 
 TokenAnswer parse_token_answer(std::string_view body) {
     TokenAnswer answer;
-    if (body.size() > 64 * 1024)
+    if (body.size() > std::size_t{64} * 1024)
         return answer;
     boost::json::parse_options options;
     options.max_depth = 8;
