@@ -111,13 +111,15 @@ Result<void> Forwarder::start() {
     m_bundle_signer = CB_TRY(upstream::BundleSigner::prepare(
         signing::signature_request(m_signer, now_time(), m_settings.facility_system, m_settings.facility_value),
         signing::sign_function(m_signer)));
-    // Building and signing bundles is the forwarder's main cost: spread it
-    // over the cores (the io thread's TLS is light beside it: bench/forward).
-    m_signing_threads = std::clamp(std::thread::hardware_concurrency(), 1U, 4U);
     const auto resumed = CB_TRY(m_outbox.resume_in_flight(now_us()));
     if (resumed > 0)
         m_log.notice(component, std::to_string(resumed) + " reading(s) in flight at the last stop are sent again");
     m_worker = std::thread([this] { run_worker(); });
+    // Building and signing bundles is the forwarder's main cost: one thread
+    // per core (bench/forward).
+    const unsigned signers = std::clamp(std::thread::hardware_concurrency(), 1U, 4U);
+    for (unsigned i = 0; i < signers; ++i)
+        m_signers.emplace_back([this] { run_signer(); });
     fetch();
     return {};
 }
@@ -145,6 +147,14 @@ void Forwarder::stop() {
     }
     if (m_worker.joinable())
         m_worker.join();
+    {
+        std::lock_guard lock(m_sign_mutex);
+        m_signers_stopping = true;
+        m_sign_wake.notify_all();
+    }
+    for (auto& signer : m_signers)
+        signer.join();
+    m_signers.clear();
 }
 
 // --- worker thread ------------------------------------------------------------
@@ -227,116 +237,174 @@ std::optional<std::string> Forwarder::build_signed_bundle(const storage::OutboxI
     return boost::json::serialize(*bundle);
 }
 
-Forwarder::Prepared Forwarder::prepare(std::size_t limit) {
-    Prepared prepared;
+Forwarder::Window Forwarder::read_window(std::size_t limit, std::vector<SignJob>& to_sign) {
+    Window window;
     auto items = m_outbox.next(0, limit);
     if (!items) {
-        prepared.error = items.error().message();
-        return prepared;
+        window.error = items.error().message();
+        return window;
     }
     if (items->empty())
         m_pairings.clear();  // idle: a patient paired again meanwhile is read afresh
-    // Pairings, read once per patient (only found ones are kept: a pairing
-    // made by `carebridged --pair` is seen at the next batch).
-    std::vector<const storage::Pairing*> pairing_of(items->size(), nullptr);
-    for (std::size_t i = 0; i < items->size(); ++i) {
-        const std::string& patient = (*items)[i].patient;
-        auto it = m_pairings.find(patient);
-        if (it == m_pairings.end()) {
-            if (auto found = m_outbox.pairing(patient); found && *found)
-                it = m_pairings.emplace(patient, std::move(**found)).first;
-        }
-        if (it != m_pairings.end())
-            pairing_of[i] = &it->second;
-    }
-    // Bundles built and signed in parallel, each thread on its own slice.
-    std::vector<std::optional<std::string>> bodies(items->size());
-    std::vector<std::string> problems(items->size());
-    const auto work = [&](std::size_t from, std::size_t to) {
-        for (std::size_t i = from; i < to; ++i)
-            if (pairing_of[i] != nullptr)
-                bodies[i] = build_signed_bundle((*items)[i], pairing_of[i]->id_pe, problems[i]);
-    };
-    const std::size_t threads = std::min<std::size_t>(m_signing_threads, (items->size() + 31) / 32);
-    if (threads <= 1) {
-        work(0, items->size());
-    } else {
-        std::vector<std::thread> helpers;
-        const std::size_t slice = (items->size() + threads - 1) / threads;
-        for (std::size_t t = 1; t < threads; ++t)
-            helpers.emplace_back(work, std::min(items->size(), t * slice), std::min(items->size(), (t + 1) * slice));
-        work(0, slice);
-        for (auto& helper : helpers)
-            helper.join();
-    }
     std::vector<storage::OutboxTransition> transitions;
     transitions.reserve(items->size());
-    for (std::size_t i = 0; i < items->size(); ++i) {
-        auto& item = (*items)[i];
+    for (auto& item : *items) {
+        // Pairings, read once per patient (only found ones are kept: a pairing
+        // made by `carebridged --pair` is seen at the next window).
+        auto it = m_pairings.find(item.patient);
+        if (it == m_pairings.end()) {
+            if (auto found = m_outbox.pairing(item.patient); found && *found)
+                it = m_pairings.emplace(item.patient, std::move(**found)).first;
+        }
         storage::OutboxTransition transition;
         transition.reading_id = item.reading_id;
-        if (pairing_of[i] == nullptr || !bodies[i]) {
+        if (it == m_pairings.end()) {
             transition.state = storage::OutboxState::held;
-            transition.reason = pairing_of[i] == nullptr ? std::string("not-paired") : problems[i];
-            ++prepared.finals;
+            transition.reason = "not-paired";
+            ++window.finals;
         } else {
             transition.state = storage::OutboxState::in_flight;
-            prepared.tokens[item.patient] = pairing_of[i]->access_token;
-            prepared.items.push_back({item.reading_id, item.patient, std::move(*bodies[i]), false});
+            window.tokens[item.patient] = it->second.access_token;
+            window.announced.emplace_back(item.patient, item.reading_id);
+            to_sign.push_back({std::move(item), it->second.id_pe});
         }
         transitions.push_back(std::move(transition));
     }
     if (auto recorded = m_outbox.record(transitions, now_us()); !recorded) {
-        prepared.items.clear();
-        prepared.finals = 0;
-        prepared.error = recorded.error().message();
+        window.announced.clear();
+        window.finals = 0;
+        window.error = recorded.error().message();
+        to_sign.clear();
     }
-    return prepared;
+    return window;
+}
+
+// --- signing threads ---------------------------------------------------------
+
+void Forwarder::run_signer() {
+    for (;;) {
+        std::vector<SignJob> chunk;
+        {
+            std::unique_lock lock(m_sign_mutex);
+            m_sign_wake.wait(lock, [this] { return m_signers_stopping || !m_sign_jobs.empty(); });
+            if (m_signers_stopping)
+                return;  // what is not signed stays in_flight: sent again at the next start
+            chunk = std::move(m_sign_jobs.front());
+            m_sign_jobs.pop_front();
+        }
+        std::vector<Signed> batch;
+        batch.reserve(chunk.size());
+        for (auto& job : chunk) {
+            Signed result;
+            result.reading_id = job.row.reading_id;
+            result.patient = std::move(job.row.patient);
+            result.body = build_signed_bundle(job.row, job.id_pe, result.problem);
+            batch.push_back(std::move(result));
+        }
+        boost::asio::post(m_io, [this, batch = std::move(batch)]() mutable { on_signed(std::move(batch)); });
+    }
 }
 
 // --- io_context thread ----------------------------------------------------------
 
 void Forwarder::fetch() {
-    if (m_stopped || m_fetching || m_pending >= m_settings.prefetch / 2)
+    // A new window as soon as a chunk's worth is free, so that signing runs
+    // continuously ahead of the connections rather than in bursts.
+    constexpr std::size_t chunk = 16;  // bundles per signing job
+    const std::size_t step = std::max<std::size_t>(chunk, m_settings.prefetch / 8);
+    if (m_stopped || m_fetching || m_pending + step > m_settings.prefetch)
         return;
     m_fetching = true;
     m_poked = false;
     const std::size_t limit = m_settings.prefetch - m_pending;
     post_to_worker([this, limit] {
-        auto prepared = prepare(limit);
-        boost::asio::post(m_io, [this, prepared = std::move(prepared)]() mutable { on_prepared(std::move(prepared)); });
+        std::vector<SignJob> to_sign;
+        auto window = read_window(limit, to_sign);
+        // The window reaches the io thread before any of its signed bundles:
+        // both are posted in this order to the same io_context.
+        boost::asio::post(m_io, [this, window = std::move(window)]() mutable { on_window(std::move(window)); });
+        if (to_sign.empty())
+            return;
+        std::lock_guard lock(m_sign_mutex);
+        for (std::size_t at = 0; at < to_sign.size(); at += chunk) {
+            const auto from = to_sign.begin() + static_cast<std::ptrdiff_t>(at);
+            const auto to = to_sign.begin() + static_cast<std::ptrdiff_t>(std::min(to_sign.size(), at + chunk));
+            m_sign_jobs.emplace_back(std::make_move_iterator(from), std::make_move_iterator(to));
+        }
+        m_sign_wake.notify_all();
     });
 }
 
-void Forwarder::on_prepared(Prepared prepared) {
+void Forwarder::on_window(Window window) {
     m_fetching = false;
     if (m_stopped)
         return;
-    if (!prepared.error.empty() && m_logged.insert("outbox: " + prepared.error).second)
-        m_log.error(component, "cannot read the outbox: " + prepared.error);
-    m_counters.held += prepared.finals;
-    if (prepared.finals > 0 && m_logged.insert("held").second)
-        m_log.warning(component, std::to_string(prepared.finals) +
+    if (!window.error.empty() && m_logged.insert("outbox: " + window.error).second)
+        m_log.error(component, "cannot read the outbox: " + window.error);
+    m_counters.held += window.finals;
+    if (window.finals > 0 && m_logged.insert("held").second)
+        m_log.warning(component, std::to_string(window.finals) +
                                      " reading(s) held (not paired, or no valid bundle; see carebridged --outbox)");
-    for (auto& [patient, token] : prepared.tokens)
+    for (auto& [patient, token] : window.tokens)
         m_tokens.try_emplace(patient, token);  // a token refreshed meanwhile wins
-    const bool got_work = !prepared.items.empty() || prepared.finals > 0;
-    for (auto& item : prepared.items) {
+    const bool got_work = !window.announced.empty() || window.finals > 0;
+    for (auto& [patient, reading_id] : window.announced) {
         ++m_pending;
-        m_queues[item.patient].push_back(std::move(item));
+        Item item;
+        item.reading_id = reading_id;
+        item.patient = patient;
+        m_queues[patient].push_back(std::move(item));
+    }
+    report_if_caught_up(got_work);
+    if (got_work || m_poked)
+        fetch();
+    if (!m_fetching)
+        schedule_poll();
+}
+
+void Forwarder::on_signed(std::vector<Signed> batch) {
+    if (m_stopped)
+        return;
+    for (auto& result : batch) {
+        const auto queue = m_queues.find(result.patient);
+        if (queue == m_queues.end())
+            continue;  // cannot happen: announced by its window
+        auto item = std::find_if(queue->second.begin(), queue->second.end(),
+                                 [&](const Item& candidate) { return candidate.reading_id == result.reading_id; });
+        if (item == queue->second.end())
+            continue;
+        if (result.body) {
+            item->body = std::move(*result.body);
+            item->ready = true;
+            continue;
+        }
+        // No bundle (e.g. glucose without its moment): held, with the reason.
+        storage::OutboxTransition transition;
+        transition.reading_id = result.reading_id;
+        transition.state = storage::OutboxState::held;
+        transition.reason = result.problem;
+        ++m_counters.held;
+        if (m_logged.insert("held").second)
+            m_log.warning(component, "reading(s) held (not paired, or no valid bundle; see carebridged --outbox)");
+        queue->second.erase(item);
+        if (queue->second.empty())
+            m_queues.erase(queue);
+        --m_pending;
+        record(std::move(transition));
     }
     dispatch();
-    if (!got_work && m_pending == 0 && m_counters.requests + m_counters.held != m_caught_up_at) {
+    fetch();
+    report_if_caught_up(false);
+}
+
+void Forwarder::report_if_caught_up(bool got_work) {
+    if (!got_work && m_pending == 0 && !m_fetching && m_counters.requests + m_counters.held != m_caught_up_at) {
         // Everything taken from the outbox is final: tests and operators wait for this line.
         m_caught_up_at = m_counters.requests + m_counters.held;
         m_log.info(component, "caught up: " + std::to_string(m_counters.delivered) + " delivered, " +
                                   std::to_string(m_counters.held) + " held, " + std::to_string(m_counters.refused) +
                                   " refused since start");
     }
-    if (got_work || m_poked)
-        fetch();
-    if (!m_fetching)
-        schedule_poll();
 }
 
 void Forwarder::schedule_poll() {
@@ -360,7 +428,7 @@ void Forwarder::dispatch() {
     for (auto& [patient, queue] : m_queues) {
         if (m_client.queued() >= std::max<std::size_t>(1, m_client.in_flight()))
             return;  // as many requests wait in the client as are on the wire: enough
-        if (queue.empty() || m_busy.contains(patient))
+        if (queue.empty() || !queue.front().ready || m_busy.contains(patient))
             continue;
         send(patient);
     }

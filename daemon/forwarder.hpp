@@ -50,7 +50,7 @@
 namespace cb {
 
 struct ForwarderSettings {
-    std::size_t prefetch = 512;            // bundles kept ready ahead of the connections
+    std::size_t prefetch = 512;            // readings taken ahead of the connections (being signed or ready)
     std::chrono::milliseconds poll{1000};  // looks for new rows this often when idle (poke() is faster)
     std::chrono::milliseconds backoff_initial{500};
     std::chrono::milliseconds backoff_max{60'000};
@@ -96,34 +96,51 @@ public:
     void stop();
 
     const ForwarderCounters& counters() const noexcept { return m_counters; }
-    // Readings taken from the outbox and not yet final (ready or in flight).
+    // Readings taken from the outbox and not yet final (being signed, ready or in flight).
     std::size_t pending() const noexcept { return m_pending; }
 
 private:
     struct Item {
         std::int64_t reading_id = 0;
         std::string patient;
-        std::string body;  // the signed bundle
+        std::string body;    // the signed bundle, once signed
+        bool ready = false;  // signed: may be sent
         bool refreshed = false;
     };
-    struct Prepared {
-        std::vector<Item> items;
-        std::map<std::string, std::string> tokens;  // patient -> access token, as stored
-        std::size_t finals = 0;                     // rows made final without a request (held)
-        std::string error;                          // the outbox could not be read
+    // Rows taken from the outbox and marked in_flight (worker -> io), before signing.
+    struct Window {
+        std::vector<std::pair<std::string, std::int64_t>> announced;  // patient, reading id, in reading order
+        std::map<std::string, std::string> tokens;                    // patient -> access token, as stored
+        std::size_t finals = 0;                                       // rows made final without a request (held)
+        std::string error;                                            // the outbox could not be read
+    };
+    struct SignJob {
+        storage::OutboxItem row;
+        std::string id_pe;
+    };
+    struct Signed {
+        std::int64_t reading_id = 0;
+        std::string patient;
+        std::optional<std::string> body;  // nullopt: no bundle, `problem` says why
+        std::string problem;
     };
 
-    // Worker thread.
+    // Worker thread (the store).
     void run_worker();
     void post_to_worker(std::function<void()> job);
-    Prepared prepare(std::size_t limit);
+    Window read_window(std::size_t limit, std::vector<SignJob>& to_sign);
+    void flush_transitions();
+
+    // Signing threads.
+    void run_signer();
     std::optional<std::string> build_signed_bundle(const storage::OutboxItem& item, const std::string& id_pe,
                                                    std::string& problem) const;
-    void flush_transitions();
 
     // io_context thread.
     void fetch();
-    void on_prepared(Prepared prepared);
+    void on_window(Window window);
+    void on_signed(std::vector<Signed> batch);
+    void report_if_caught_up(bool got_work);
     void dispatch();
     void send(const std::string& patient);
     void on_answer(const std::string& patient, Result<upstream::HttpResponse> answer);
@@ -145,7 +162,6 @@ private:
     storage::Outbox m_outbox;
     std::optional<upstream::BundleSigner> m_bundle_signer;            // made at start()
     std::map<std::string, storage::Pairing, std::less<>> m_pairings;  // found pairings; cleared when idle
-    unsigned m_signing_threads = 1;
     mutable std::mutex m_devices_mutex;
     Devices m_devices;
     std::mutex m_worker_mutex;
@@ -156,8 +172,17 @@ private:
     bool m_worker_stopping = false;
     std::thread m_worker;
 
+    // Signing side: bundles are built and signed in chunks by a few threads,
+    // apart from the store, so that signing never waits for a commit and
+    // the connections never wait for a whole batch.
+    std::mutex m_sign_mutex;
+    std::condition_variable m_sign_wake;
+    std::deque<std::vector<SignJob>> m_sign_jobs;  // guarded by m_sign_mutex
+    bool m_signers_stopping = false;               // guarded by m_sign_mutex
+    std::vector<std::thread> m_signers;
+
     // io side.
-    std::map<std::string, std::deque<Item>, std::less<>> m_queues;  // per patient, reading order
+    std::map<std::string, std::deque<Item>, std::less<>> m_queues;  // per patient, reading order; sent when front ready
     std::set<std::string, std::less<>> m_busy;                      // patients with a request in flight
     std::map<std::string, std::string, std::less<>> m_tokens;       // patient -> current access token
     std::size_t m_pending = 0;

@@ -18,7 +18,15 @@ const char* to_string(OutboxState state) noexcept {
 Result<Outbox> Outbox::open(const std::filesystem::path& path) {
     // The store's opening creates and migrates the file (a no-op when it is current).
     CB_TRY(SqliteReadingStore::open(path));
-    return Outbox(CB_TRY(Database::open(path)));
+    auto database = CB_TRY(Database::open(path));
+    // Outbox transitions are committed without waiting for the disk (WAL,
+    // synchronous=NORMAL): a power cut may only lose the latest marks, so a
+    // row goes back to queued or in_flight and is sent again, which the
+    // platform's conditional create answers without a second Observation. A
+    // crash of the process loses nothing (the WAL is written at commit).
+    // Readings themselves are committed with synchronous=FULL by the store.
+    CB_TRY(database.execute("PRAGMA synchronous=NORMAL", "configure the outbox connection"));
+    return Outbox(std::move(database));
 }
 
 Result<Statement*> Outbox::cached(std::optional<Statement>& slot, std::string_view sql, std::string_view what) {
@@ -28,12 +36,13 @@ Result<Statement*> Outbox::cached(std::optional<Statement>& slot, std::string_vi
     return &*slot;
 }
 
+const char* const Outbox::next_query =
+    "SELECT o.reading_id, r.device_id, r.sequence, r.type, r.body, r.patient, o.attempts"
+    " FROM outbox o JOIN readings r ON r.id = o.reading_id"
+    " WHERE o.state = 'queued' AND o.reading_id > ?1 ORDER BY o.reading_id LIMIT ?2";
+
 Result<std::vector<OutboxItem>> Outbox::next(std::int64_t after_id, std::size_t limit) {
-    Statement& query = *CB_TRY(cached(m_next,
-                                      "SELECT o.reading_id, r.device_id, r.sequence, r.type, r.body, r.patient, "
-                                      "o.attempts FROM outbox o JOIN readings r ON r.id = o.reading_id"
-                                      " WHERE o.state = 'queued' AND o.reading_id > ?1 ORDER BY o.reading_id LIMIT ?2",
-                                      "read the outbox"));
+    Statement& query = *CB_TRY(cached(m_next, next_query, "read the outbox"));
     query.bind(1, after_id).bind(2, static_cast<std::int64_t>(limit));
     std::vector<OutboxItem> items;
     while (CB_TRY(query.step()) == Step::row) {

@@ -77,6 +77,9 @@ public:
 
     // Up to `limit` queued items with reading_id > after_id, in reading order.
     Result<std::vector<OutboxItem>> next(std::int64_t after_id, std::size_t limit);
+    // The SQL next() runs; it must search the partial index of queued rows
+    // (a test checks its plan).
+    static const char* const next_query;
     // Applies the transitions in one transaction.
     Result<void> record(std::span<const OutboxTransition> transitions, std::int64_t now_us);
     // At start: whatever was in flight when the process stopped is queued again

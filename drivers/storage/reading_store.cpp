@@ -8,7 +8,7 @@ namespace {
 
 // migrations[i] takes the schema from version i to i + 1. Never edit a
 // released step: append a new one.
-constexpr std::array<Migration, 2> migrations{{
+constexpr std::array<Migration, 3> migrations{{
     {"readings with (device_id, sequence) unique",
      "CREATE TABLE readings ("
      "  id INTEGER PRIMARY KEY,"
@@ -43,6 +43,13 @@ constexpr std::array<Migration, 2> migrations{{
      ");"
      "INSERT INTO outbox (reading_id, state, updated_us)"
      "  SELECT id, 'queued', received_us FROM readings WHERE disposition = 'accepted' AND patient IS NOT NULL;"},
+    // The forwarder's query (state = 'queued', in reading order) cannot use a
+    // partial index on "state IN (...)": it walked the whole outbox, delivered
+    // rows included, at every window (quadratic in the backlog: bench/forward).
+    {"outbox: one partial index per pending state",
+     "DROP INDEX outbox_pending;"
+     "CREATE INDEX outbox_queued ON outbox (reading_id) WHERE state = 'queued';"
+     "CREATE INDEX outbox_in_flight ON outbox (reading_id) WHERE state = 'in_flight';"},
 }};
 
 }  // namespace

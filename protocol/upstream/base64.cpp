@@ -8,33 +8,34 @@ namespace {
 constexpr std::string_view standard_alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 constexpr std::string_view url_alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
-std::string encode(std::span<const std::uint8_t> data, std::string_view alphabet, bool pad) {
-    std::string out;
-    out.reserve((data.size() + 2) / 3 * 4);
-    std::size_t i = 0;
-    for (; i + 3 <= data.size(); i += 3) {
-        const std::uint32_t group = (std::uint32_t{data[i]} << 16) | (std::uint32_t{data[i + 1]} << 8) | data[i + 2];
-        out += alphabet[(group >> 18) & 0x3F];
-        out += alphabet[(group >> 12) & 0x3F];
-        out += alphabet[(group >> 6) & 0x3F];
-        out += alphabet[group & 0x3F];
+// Appends the encoding of `data` to `out`, written in place (no per-character append).
+void encode(std::span<const std::uint8_t> data, std::string_view alphabet, bool pad, std::string& out) {
+    const std::size_t whole = data.size() / 3;
+    const std::size_t rest = data.size() - whole * 3;
+    const std::size_t tail = rest == 0 ? 0 : (pad ? 4 : rest + 1);
+    const std::size_t at = out.size();
+    out.resize(at + whole * 4 + tail);
+    char* cursor = out.data() + at;
+    const std::uint8_t* in = data.data();
+    for (std::size_t i = 0; i < whole; ++i, in += 3, cursor += 4) {
+        const std::uint32_t group = (std::uint32_t{in[0]} << 16) | (std::uint32_t{in[1]} << 8) | in[2];
+        cursor[0] = alphabet[(group >> 18) & 0x3F];
+        cursor[1] = alphabet[(group >> 12) & 0x3F];
+        cursor[2] = alphabet[(group >> 6) & 0x3F];
+        cursor[3] = alphabet[group & 0x3F];
     }
-    const std::size_t rest = data.size() - i;
-    if (rest == 1) {
-        const std::uint32_t group = std::uint32_t{data[i]} << 16;
-        out += alphabet[(group >> 18) & 0x3F];
-        out += alphabet[(group >> 12) & 0x3F];
-        if (pad)
-            out += "==";
-    } else if (rest == 2) {
-        const std::uint32_t group = (std::uint32_t{data[i]} << 16) | (std::uint32_t{data[i + 1]} << 8);
-        out += alphabet[(group >> 18) & 0x3F];
-        out += alphabet[(group >> 12) & 0x3F];
-        out += alphabet[(group >> 6) & 0x3F];
-        if (pad)
-            out += '=';
+    if (rest == 0)
+        return;
+    const std::uint32_t group = (std::uint32_t{in[0]} << 16) | (rest == 2 ? std::uint32_t{in[1]} << 8 : 0U);
+    cursor[0] = alphabet[(group >> 18) & 0x3F];
+    cursor[1] = alphabet[(group >> 12) & 0x3F];
+    if (rest == 2)
+        cursor[2] = alphabet[(group >> 6) & 0x3F];
+    if (pad) {
+        if (rest == 1)
+            cursor[2] = '=';
+        cursor[3] = '=';
     }
-    return out;
 }
 
 Result<Bytes> decode(std::string_view text, std::string_view alphabet, bool padded, const char* what) {
@@ -84,11 +85,23 @@ Result<Bytes> decode(std::string_view text, std::string_view alphabet, bool padd
 }  // namespace
 
 std::string base64_encode(std::span<const std::uint8_t> data) {
-    return encode(data, standard_alphabet, true);
+    std::string out;
+    encode(data, standard_alphabet, true, out);
+    return out;
 }
 
 std::string base64url_encode(std::span<const std::uint8_t> data) {
-    return encode(data, url_alphabet, false);
+    std::string out;
+    encode(data, url_alphabet, false, out);
+    return out;
+}
+
+void base64_append(std::span<const std::uint8_t> data, std::string& out) {
+    encode(data, standard_alphabet, true, out);
+}
+
+void base64url_append(std::span<const std::uint8_t> data, std::string& out) {
+    encode(data, url_alphabet, false, out);
 }
 
 Result<Bytes> base64_decode(std::string_view text) {

@@ -22,6 +22,10 @@ inline std::string base64url_encode(std::string_view text) {
     return base64url_encode(std::span(reinterpret_cast<const std::uint8_t*>(text.data()), text.size()));
 }
 
+// The same, appended to `out` (no intermediate string).
+void base64_append(std::span<const std::uint8_t> data, std::string& out);
+void base64url_append(std::span<const std::uint8_t> data, std::string& out);
+
 // Fail with ErrorKind::invalid_input naming the offset of the first bad
 // character ("base64: character '!' at 12 is not in the alphabet").
 Result<Bytes> base64_decode(std::string_view text);

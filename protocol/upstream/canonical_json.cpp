@@ -8,6 +8,8 @@
 #include <cassert>
 #include <charconv>
 #include <cmath>
+#include <cstdint>
+#include <span>
 #include <string_view>
 #include <utility>
 #include <vector>
@@ -137,14 +139,33 @@ Result<void> write_number(double value, std::string& out) {
     return {};
 }
 
-Result<void> write_value(const boost::json::value& value, std::size_t depth, std::string& out);
+// Integers that a double holds exactly print as themselves (ECMAScript
+// Number::toString of an integral double below 1e21 is its digits).
+constexpr std::uint64_t exact_integer_limit = std::uint64_t{1} << 53;
 
-// {"name":value,...} for members already in canonical order.
-Result<void> write_members(const std::vector<const boost::json::key_value_pair*>& sorted, std::size_t depth,
-                           std::string& out) {
+Result<void> write_integer(std::int64_t value, std::string& out) {
+    const std::uint64_t magnitude =
+        value < 0 ? std::uint64_t{0} - static_cast<std::uint64_t>(value) : static_cast<std::uint64_t>(value);
+    if (magnitude > exact_integer_limit)
+        return write_number(static_cast<double>(value), out);
+    std::array<char, 24> buffer{};
+    const auto result = std::to_chars(buffer.data(), buffer.data() + buffer.size(), value);
+    out.append(buffer.data(), result.ptr);
+    return {};
+}
+
+Result<void> write_value(const boost::json::value& value, std::size_t depth, std::string& out);
+Result<void> write_object(const boost::json::object& object, std::size_t depth, std::string_view skip,
+                          std::string& out);
+
+// {"name":value,...} for members already in canonical order, but the one named `skip` (if not empty).
+template <typename Members>
+Result<void> write_members(const Members& sorted, std::size_t depth, std::string_view skip, std::string& out) {
     out += '{';
     bool first = true;
     for (const auto* member : sorted) {
+        if (!skip.empty() && member->key() == skip)
+            continue;
         if (!first)
             out += ',';
         first = false;
@@ -160,8 +181,11 @@ Result<void> write_value(const boost::json::value& value, std::size_t depth, std
     switch (value.kind()) {
         case boost::json::kind::null: out += "null"; return {};
         case boost::json::kind::bool_: out += value.get_bool() ? "true" : "false"; return {};
-        case boost::json::kind::int64: return write_number(static_cast<double>(value.get_int64()), out);
-        case boost::json::kind::uint64: return write_number(static_cast<double>(value.get_uint64()), out);
+        case boost::json::kind::int64: return write_integer(value.get_int64(), out);
+        case boost::json::kind::uint64:
+            if (value.get_uint64() <= exact_integer_limit)
+                return write_integer(static_cast<std::int64_t>(value.get_uint64()), out);
+            return write_number(static_cast<double>(value.get_uint64()), out);
         case boost::json::kind::double_: return write_number(value.get_double(), out);
         case boost::json::kind::string: return write_string(value.get_string(), out);
         case boost::json::kind::array: {
@@ -179,42 +203,56 @@ Result<void> write_value(const boost::json::value& value, std::size_t depth, std
             out += ']';
             return {};
         }
-        case boost::json::kind::object: {
-            if (depth >= max_canonical_depth)
-                return fail(ErrorKind::limit_exceeded,
-                            "canonical JSON: nested deeper than " + std::to_string(max_canonical_depth) + " levels");
-            const auto& object = value.get_object();
-            bool ascii_keys = true;
-            for (const auto& member : object)
-                ascii_keys = ascii_keys && is_ascii(member.key());
-            if (ascii_keys) {
-                // ASCII: UTF-16 code unit order is byte order (RFC 8785 §3.2.3), no conversion needed.
-                std::vector<const boost::json::key_value_pair*> sorted;
-                sorted.reserve(object.size());
-                for (const auto& member : object)
-                    sorted.push_back(&member);
-                std::sort(sorted.begin(), sorted.end(),
-                          [](const auto* left, const auto* right) { return left->key() < right->key(); });
-                return write_members(sorted, depth, out);
-            }
-            std::vector<std::pair<std::u16string, const boost::json::key_value_pair*>> members;
-            members.reserve(object.size());
-            for (const auto& member : object) {
-                std::vector<char32_t> ignored;
-                if (!decode_utf8(member.key(), ignored))
-                    return fail(ErrorKind::invalid_input, "canonical JSON: a member name is not valid UTF-8");
-                members.emplace_back(utf16_key(member.key()), &member);
-            }
-            std::sort(members.begin(), members.end(),
-                      [](const auto& left, const auto& right) { return left.first < right.first; });
-            std::vector<const boost::json::key_value_pair*> sorted;
-            sorted.reserve(members.size());
-            for (const auto& [key, member] : members)
-                sorted.push_back(member);
-            return write_members(sorted, depth, out);
-        }
+        case boost::json::kind::object: return write_object(value.get_object(), depth, {}, out);
     }
     return fail(ErrorKind::internal, "canonical JSON: unknown value kind");
+}
+
+Result<void> write_object(const boost::json::object& object, std::size_t depth, std::string_view skip,
+                          std::string& out) {
+    if (depth >= max_canonical_depth)
+        return fail(ErrorKind::limit_exceeded,
+                    "canonical JSON: nested deeper than " + std::to_string(max_canonical_depth) + " levels");
+    bool ascii_keys = true;
+    for (const auto& member : object)
+        ascii_keys = ascii_keys && is_ascii(member.key());
+    if (ascii_keys) {
+        // ASCII: UTF-16 code unit order is byte order (RFC 8785 §3.2.3), no
+        // conversion needed. Small objects (all of a bundle's) sort on the stack.
+        constexpr std::size_t small = 24;
+        if (object.size() <= small) {
+            std::array<const boost::json::key_value_pair*, small> members{};
+            std::size_t count = 0;
+            for (const auto& member : object)
+                members[count++] = &member;
+            const std::span sorted(members.data(), count);
+            std::sort(sorted.begin(), sorted.end(),
+                      [](const auto* left, const auto* right) { return left->key() < right->key(); });
+            return write_members(sorted, depth, skip, out);
+        }
+        std::vector<const boost::json::key_value_pair*> sorted;
+        sorted.reserve(object.size());
+        for (const auto& member : object)
+            sorted.push_back(&member);
+        std::sort(sorted.begin(), sorted.end(),
+                  [](const auto* left, const auto* right) { return left->key() < right->key(); });
+        return write_members(sorted, depth, skip, out);
+    }
+    std::vector<std::pair<std::u16string, const boost::json::key_value_pair*>> members;
+    members.reserve(object.size());
+    for (const auto& member : object) {
+        std::vector<char32_t> ignored;
+        if (!decode_utf8(member.key(), ignored))
+            return fail(ErrorKind::invalid_input, "canonical JSON: a member name is not valid UTF-8");
+        members.emplace_back(utf16_key(member.key()), &member);
+    }
+    std::sort(members.begin(), members.end(),
+              [](const auto& left, const auto& right) { return left.first < right.first; });
+    std::vector<const boost::json::key_value_pair*> sorted;
+    sorted.reserve(members.size());
+    for (const auto& [key, member] : members)
+        sorted.push_back(member);
+    return write_members(sorted, depth, skip, out);
 }
 
 }  // namespace
@@ -261,7 +299,15 @@ std::string ecmascript_number(double value) {
 
 Result<std::string> canonicalize(const boost::json::value& value) {
     std::string out;
+    out.reserve(4096);
     CB_TRY(write_value(value, 0, out));
+    return out;
+}
+
+Result<std::string> canonicalize_without(const boost::json::object& object, std::string_view member) {
+    std::string out;
+    out.reserve(4096);
+    CB_TRY(write_object(object, 0, member, out));
     return out;
 }
 

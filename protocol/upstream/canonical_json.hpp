@@ -26,6 +26,7 @@
 #include <boost/json/value.hpp>
 #include <cstddef>
 #include <string>
+#include <string_view>
 
 #include "protocol/result.hpp"
 
@@ -35,6 +36,10 @@ inline constexpr std::size_t max_canonical_depth = 64;
 
 // The canonical text of `value` (table above).
 Result<std::string> canonicalize(const boost::json::value& value);
+
+// The canonical text of `object` without its member named `member` (what a
+// copy with that member erased would give, without the copy).
+Result<std::string> canonicalize_without(const boost::json::object& object, std::string_view member);
 
 // ECMAScript Number::toString of a finite double ("1e+21", "0.000001", "1e-7",
 // "123.456", "-0" -> "0"). Asserts that `value` is finite.

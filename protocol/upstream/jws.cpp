@@ -14,6 +14,7 @@
 #include <boost/json/array.hpp>
 #include <boost/json/error.hpp>
 #include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
 #include <boost/json/string.hpp>
 #include <chrono>
 #include <cstdio>
@@ -211,9 +212,7 @@ Result<Bytes> ecdsa_raw_to_der(std::span<const std::uint8_t> raw) {
 // --- signing ----------------------------------------------------------------
 
 Result<std::string> signing_payload(const json::object& bundle) {
-    json::object unsigned_bundle = bundle;
-    unsigned_bundle.erase("signature");
-    return canonicalize(unsigned_bundle);
+    return canonicalize_without(bundle, "signature");
 }
 
 Result<BundleSigner> BundleSigner::prepare(const SignatureRequest& request, SignFunction sign) {
@@ -241,16 +240,29 @@ Result<BundleSigner> BundleSigner::prepare(const SignatureRequest& request, Sign
     return signer;
 }
 
-Result<void> BundleSigner::sign(json::object& bundle, devices::Microseconds when_time) const {
-    if (bundle.contains("signature"))
-        return fail(ErrorKind::invalid_input, "sign bundle: the bundle is already signed");
-    const std::string when = format_instant(when_time);
+Result<std::shared_ptr<const std::string>> BundleSigner::encoded_header(const std::string& when) const {
+    // sigT has a one-second resolution: the header (with its kilobytes of
+    // x5c) is canonicalized and encoded once per second, not per bundle.
+    {
+        std::lock_guard lock(m_header->mutex);
+        if (m_header->when == when)
+            return m_header->encoded;
+    }
     const json::object header{{"alg", to_string(m_algorithm)}, {"sigT", when}, {"x5c", m_x5c}};
-    const std::string encoded_header = base64url_encode(CB_TRY(canonicalize(header)));
-    const std::string payload = CB_TRY(signing_payload(bundle));
-    std::string signing_input = encoded_header;
+    auto encoded = std::make_shared<const std::string>(base64url_encode(CB_TRY(canonicalize(header))));
+    std::lock_guard lock(m_header->mutex);
+    m_header->when = when;
+    m_header->encoded = encoded;
+    return encoded;
+}
+
+Result<json::object> BundleSigner::signature_over(std::string_view payload, const std::string& when) const {
+    const auto header = CB_TRY(encoded_header(when));
+    std::string signing_input;
+    signing_input.reserve(header->size() + 1 + (payload.size() + 2) / 3 * 4);
+    signing_input += *header;
     signing_input += '.';
-    signing_input += base64url_encode(payload);
+    base64url_append(bytes_of(payload), signing_input);
 
     const Bytes signature = CB_TRY(m_sign(bytes_of(signing_input)));
     if (m_algorithm == JwsAlgorithm::es256 && signature.size() != 64)
@@ -259,20 +271,47 @@ Result<void> BundleSigner::sign(json::object& bundle, devices::Microseconds when
     if (m_algorithm == JwsAlgorithm::rs256 && signature.size() != m_rsa_signature_size)
         return fail(ErrorKind::invalid_input, "sign bundle: RS256 signature of " + std::to_string(signature.size()) +
                                                   " bytes does not match the certificate's key");
-    std::string compact = encoded_header;
+    std::string compact = *header;
     compact += "..";
-    compact += base64url_encode(signature);
+    base64url_append(signature, compact);
+    std::string data;
+    data.reserve((compact.size() + 2) / 3 * 4);
+    base64_append(bytes_of(compact), data);
 
-    bundle.emplace(
-        "signature",
-        json::object{
-            {"type", json::array{json::object{{"system", signature_type_system}, {"code", signature_type_source}}}},
-            {"when", when},
-            {"who", json::object{{"identifier", json::object{{"system", m_who_system}, {"value", m_who_value}}}}},
-            {"targetFormat", "application/fhir+json"},
-            {"sigFormat", jose_format},
-            {"data", base64_encode(bytes_of(compact))}});
+    return json::object{
+        {"type", json::array{json::object{{"system", signature_type_system}, {"code", signature_type_source}}}},
+        {"when", when},
+        {"who", json::object{{"identifier", json::object{{"system", m_who_system}, {"value", m_who_value}}}}},
+        {"targetFormat", "application/fhir+json"},
+        {"sigFormat", jose_format},
+        {"data", std::move(data)}};
+}
+
+Result<void> BundleSigner::sign(json::object& bundle, devices::Microseconds when_time) const {
+    if (bundle.contains("signature"))
+        return fail(ErrorKind::invalid_input, "sign bundle: the bundle is already signed");
+    const std::string when = format_instant(when_time);
+    const std::string payload = CB_TRY(signing_payload(bundle));
+    bundle.emplace("signature", CB_TRY(signature_over(payload, when)));
     return {};
+}
+
+Result<std::string> BundleSigner::signed_text(const json::object& bundle, devices::Microseconds when_time) const {
+    if (bundle.contains("signature"))
+        return fail(ErrorKind::invalid_input, "sign bundle: the bundle is already signed");
+    const std::string when = format_instant(when_time);
+    const std::string payload = CB_TRY(canonicalize(bundle));
+    const json::object signature = CB_TRY(signature_over(payload, when));
+    // {"signature":{...}, + the payload's members: the signed bundle without a
+    // second serialization (a verifier canonicalizes it again anyway).
+    std::string text;
+    text.reserve(payload.size() + 3072);
+    text += R"({"signature":)";
+    text += json::serialize(signature);
+    if (payload.size() > 2)
+        text += ',';
+    text.append(payload, 1);
+    return text;
 }
 
 Result<void> sign_bundle(json::object& bundle, const SignatureRequest& request, const SignFunction& sign) {

@@ -33,6 +33,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <span>
 #include <string>
@@ -96,15 +97,32 @@ public:
 
     // sign_bundle with the prepared request and `when`.
     Result<void> sign(boost::json::object& bundle, devices::Microseconds when) const;
+    // The same signature, returned as the signed bundle's JSON text (what is
+    // sent): "signature" first, then the other members in canonical form.
+    // `bundle` is left unsigned. The forwarder's path: no copy of the bundle,
+    // one serialization.
+    Result<std::string> signed_text(const boost::json::object& bundle, devices::Microseconds when) const;
 
 private:
+    struct HeaderCache {
+        std::mutex mutex;
+        std::string when;
+        std::shared_ptr<const std::string> encoded;
+    };
+
     BundleSigner() = default;
+    // BASE64URL(canonical protected header) for a signing time, cached per second.
+    Result<std::shared_ptr<const std::string>> encoded_header(const std::string& when) const;
+    // The Signature object over `payload` (the canonical unsigned bundle).
+    Result<boost::json::object> signature_over(std::string_view payload, const std::string& when) const;
+
     JwsAlgorithm m_algorithm = JwsAlgorithm::es256;
     boost::json::array m_x5c;
     std::size_t m_rsa_signature_size = 0;
     std::string m_who_system;
     std::string m_who_value;
     SignFunction m_sign;
+    std::shared_ptr<HeaderCache> m_header = std::make_shared<HeaderCache>();
 };
 
 // The certification authorities a verifier trusts.

@@ -42,7 +42,7 @@ TEST_CASE("storage: a new database is migrated, WAL and synchronous FULL, mode 0
     auto store = open_store(dir);
     auto database = cb::storage::Database::open(dir / "readings.db");
     REQUIRE(database);
-    CHECK(cb::storage::schema_version(*database).value() == 2);
+    CHECK(cb::storage::schema_version(*database).value() == 3);
     auto mode = database->prepare("PRAGMA journal_mode", "journal mode");
     REQUIRE(mode);
     REQUIRE(mode->step().value() == cb::storage::Step::row);
@@ -64,7 +64,7 @@ TEST_CASE("storage: a database newer than the code is refused, untouched") {
     auto store = SqliteReadingStore::open(dir / "readings.db");
     REQUIRE_FALSE(store);
     CHECK(store.error().message() ==
-          "database schema version 7 is newer than this carebridged supports (2): refusing to open it");
+          "database schema version 7 is newer than this carebridged supports (3): refusing to open it");
 }
 
 TEST_CASE("storage: a file that is not a database is reported, not overwritten") {

@@ -86,8 +86,10 @@ cb::Result<Bytes> read_identity(VirtualCard& card) {
     cb::cards::IdentityFileReader reader;
     std::optional<CommandApdu> next = cb::cards::IdentityFileReader::first_command();
     while (next) {
-        auto step = CB_TRY(reader.on_response(exchange(card, *next)));
-        next = std::move(step);
+        auto step = reader.on_response(exchange(card, *next));
+        if (!step)
+            return std::move(step).error();
+        next.swap(*step);
     }
     return Bytes(reader.content().begin(), reader.content().end());
 }

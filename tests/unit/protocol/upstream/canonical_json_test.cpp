@@ -99,6 +99,43 @@ TEST_CASE("JCS writes integers as doubles and nests objects") {
     CHECK(canonical(R"([1.0, 100, 1e2, 0.1, -1.5e-7])") == "[1,100,100,0.1,-1.5e-7]");
 }
 
+TEST_CASE("JCS prints integers exactly up to 2^53 and as doubles beyond") {
+    boost::json::array values{std::int64_t{9007199254740992},
+                              std::int64_t{-9007199254740992},
+                              std::int64_t{-9007199254740993},
+                              std::numeric_limits<std::int64_t>::min(),
+                              std::uint64_t{9007199254740992},
+                              std::uint64_t{9007199254740993},
+                              std::numeric_limits<std::uint64_t>::max(),
+                              std::int64_t{0},
+                              std::int64_t{-7}};
+    CHECK(canonicalize(values).value() ==
+          "[9007199254740992,-9007199254740992,-9007199254740992,-9223372036854776000,9007199254740992,"
+          "9007199254740992,18446744073709552000,0,-7]");
+}
+
+TEST_CASE("JCS sorts large objects and leaves out one member on request") {
+    boost::json::object object;
+    std::string expected = "{";
+    for (int i = 0; i < 40; ++i) {
+        const std::string key = "k" + std::to_string(100 + i);
+        object[key] = i;
+        if (i != 7)
+            expected += (i == 0 ? "" : ",") + ("\"" + key + "\":" + std::to_string(i));
+    }
+    expected += "}";
+    object["a"] = "first";
+    object["z"] = "last";
+    expected = R"({"a":"first",)" + expected.substr(1, expected.size() - 2) + R"(,"z":"last"})";
+    CHECK(canonicalize_without(object, "k107").value() == expected);
+    CHECK(canonicalize_without(object, "absent").value() == canonicalize(object).value());
+    boost::json::object small{{"signature", 1}, {"b", 2}, {"a", 3}};
+    CHECK(canonicalize_without(small, "signature").value() == R"({"a":3,"b":2})");
+    // Only the top level: a nested member of that name stays.
+    boost::json::object nested{{"n", boost::json::object{{"signature", 1}}}, {"signature", 2}};
+    CHECK(canonicalize_without(nested, "signature").value() == R"({"n":{"signature":1}})");
+}
+
 TEST_CASE("JCS refuses invalid UTF-8 and excessive depth") {
     boost::json::object object;
     object["bad"] = std::string("\xC3\x28");

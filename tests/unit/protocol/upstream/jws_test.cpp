@@ -106,6 +106,32 @@ TEST_CASE("an ES256 signature verifies against the facility CA") {
     CHECK(summary->has_signature);
 }
 
+TEST_CASE("BundleSigner::signed_text is the signed bundle as text, verifiable, header reused within a second") {
+    const auto& leaf = pki().ec_leaf;
+    const auto signer =
+        BundleSigner::prepare(request_for(leaf, JwsAlgorithm::es256), signer_of(leaf.key.get(), JwsAlgorithm::es256))
+            .value();
+    const json::object unsigned_bundle = build_bundle(test::bundle_input(MeasurementType::blood_pressure)).value();
+    const auto later = signing_time + std::chrono::seconds(1);
+    for (const auto when : {signing_time, signing_time, later}) {
+        const std::string text = signer.signed_text(unsigned_bundle, when).value();
+        CHECK(text.starts_with(R"({"signature":{)"));
+        const auto verified = verify_bundle_signature(std::string_view(text), anchors(pki().ca.pem), when);
+        if (!verified)
+            FAIL(verified.error().message);
+        // It covers exactly what sign() covers: the bundle without its signature.
+        CHECK(verified->payload == canonicalize(unsigned_bundle).value());
+        CHECK(verified->signing_time == (when == later ? "2026-11-22T09:00:31Z" : "2026-11-22T09:00:30Z"));
+        json::object parsed = json::parse(text).as_object();
+        parsed.erase("signature");
+        CHECK(parsed.size() == unsigned_bundle.size());
+        CHECK(canonicalize(parsed).value() == canonicalize(unsigned_bundle).value());
+    }
+    CHECK_FALSE(unsigned_bundle.contains("signature"));
+    json::object already = signed_bundle();
+    CHECK_FALSE(signer.signed_text(already, signing_time).has_value());
+}
+
 TEST_CASE("Bundle.signature is a FHIR Signature holding a detached JWS") {
     const json::object bundle = signed_bundle();
     const json::value& signature = bundle.at("signature");
