@@ -101,7 +101,8 @@ Forwarder::Forwarder(boost::asio::io_context& io, Logger& log, storage::Outbox o
       m_outbox(std::move(outbox)),
       m_devices(std::move(devices)),
       m_pause_timer(io),
-      m_poll_timer(io) {}
+      m_poll_timer(io),
+      m_record_timer(io) {}
 
 Forwarder::~Forwarder() {
     stop();
@@ -140,6 +141,7 @@ void Forwarder::stop() {
     m_stopped = true;
     m_pause_timer.cancel();
     m_poll_timer.cancel();
+    m_record_timer.cancel();  // the worker flushes what is pending as it ends
     {
         std::lock_guard lock(m_worker_mutex);
         m_worker_stopping = true;
@@ -318,6 +320,7 @@ void Forwarder::fetch() {
     m_poked = false;
     const std::size_t limit = m_settings.prefetch - m_pending;
     post_to_worker([this, limit] {
+        flush_transitions();  // outcomes first: a window never re-reads what was just answered
         std::vector<SignJob> to_sign;
         auto window = read_window(limit, to_sign);
         // The window reaches the io thread before any of its signed bundles:
@@ -595,14 +598,20 @@ void Forwarder::on_refreshed(const std::string& patient, Result<upstream::HttpRe
 }
 
 void Forwarder::record(storage::OutboxTransition transition) {
+    // Outcomes are committed in batches: by the next window read (which
+    // flushes first), or after record_delay when no window comes.
     {
         std::lock_guard lock(m_worker_mutex);
         m_transitions.push_back(std::move(transition));
         if (m_flush_posted)
-            return;  // the flush already queued takes this one too
+            return;  // the flush already planned takes this one too
         m_flush_posted = true;
     }
-    post_to_worker([this] { flush_transitions(); });
+    m_record_timer.expires_after(m_settings.record_delay);
+    m_record_timer.async_wait([this](const boost::system::error_code& error) {
+        if (!error)
+            post_to_worker([this] { flush_transitions(); });
+    });
 }
 
 }  // namespace cb

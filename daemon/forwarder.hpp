@@ -50,8 +50,9 @@
 namespace cb {
 
 struct ForwarderSettings {
-    std::size_t prefetch = 512;            // readings taken ahead of the connections (being signed or ready)
-    std::chrono::milliseconds poll{1000};  // looks for new rows this often when idle (poke() is faster)
+    std::size_t prefetch = 512;                  // readings taken ahead of the connections (being signed or ready)
+    std::chrono::milliseconds poll{1000};        // looks for new rows this often when idle (poke() is faster)
+    std::chrono::milliseconds record_delay{20};  // outcomes wait at most this long to be committed together
     std::chrono::milliseconds backoff_initial{500};
     std::chrono::milliseconds backoff_max{60'000};
     std::string facility_system = "urn:oid:1.2.250.1.71.4.2.2";  // FINESS
@@ -168,7 +169,7 @@ private:
     std::condition_variable m_worker_wake;
     std::deque<std::function<void()>> m_jobs;
     std::vector<storage::OutboxTransition> m_transitions;  // guarded by m_worker_mutex
-    bool m_flush_posted = false;                           // guarded by m_worker_mutex
+    bool m_flush_posted = false;                           // a flush is planned; guarded by m_worker_mutex
     bool m_worker_stopping = false;
     std::thread m_worker;
 
@@ -193,6 +194,7 @@ private:
     std::chrono::milliseconds m_backoff{0};
     boost::asio::steady_timer m_pause_timer;
     boost::asio::steady_timer m_poll_timer;
+    boost::asio::steady_timer m_record_timer;  // commits outcomes when no window read does
     bool m_poll_armed = false;
     std::minstd_rand m_jitter{std::random_device{}()};
     ForwarderCounters m_counters;

@@ -6,8 +6,9 @@
 //   ---------  ----------------------------------------------------  ---------------------------------
 //   pki        scripts/test-pki (CA, facility, receiver sections)    -
 //   signing    N readings: parse + build_bundle, signing_payload     µs/reading per step, share of
-//              (canonical JSON), the ECDSA sign alone, sign_bundle,  canonicalisation and ECDSA
-//              serialize; in-process, one thread                     in sign_bundle
+//              (canonical JSON), the ECDSA sign alone, BundleSigner  canonicalisation and ECDSA
+//              ::signed_text (the forwarder's call); in-process,    in signed_text
+//              one thread
 //   nginx      nginx with two TLS listeners: mutual TLS for          -
 //              carebridged, no client certificate for wrk (which
 //              cannot present one); both answer 201 to POST /fhir
@@ -17,7 +18,8 @@
 //   forward    carebridged (ingest off, upstream on, log_level       rate A: readings/s from process
 //              info) started; done at "caught up: N delivered"       start to that line; peak RSS
 //   wrk        wrk -t1 -c<max_connections> -d<S>s POSTs the same     rate B: Requests/sec
-//              kind of signed bundles round-robin to nginx
+//              kind of signed bundles (signed_text, as sent by the
+//              forwarder) round-robin to nginx
 //   receiver   a second store (fewer readings), patients paired      readings/s against the
 //              through carebridged --pair, against carebridge-       reference receiver, which
 //              receiver --auto-pair                                  verifies every signature
@@ -275,10 +277,14 @@ boost::json::object build(const cb::storage::NewReading& reading, const std::str
     return std::move(*bundle);
 }
 
-void sign(boost::json::object& bundle, cb::signing::Signer& signer) {
-    const auto request = cb::signing::signature_request(signer, now_time(), facility_system, facility_value);
-    if (auto signed_ok = cb::upstream::sign_bundle(bundle, request, cb::signing::sign_function(signer)); !signed_ok)
-        throw std::runtime_error("sign_bundle: " + signed_ok.error().message());
+// The forwarder's signer: the chain decoded and checked once.
+cb::upstream::BundleSigner bundle_signer(cb::signing::Signer& signer) {
+    auto prepared = cb::upstream::BundleSigner::prepare(
+        cb::signing::signature_request(signer, now_time(), facility_system, facility_value),
+        cb::signing::sign_function(signer));
+    if (!prepared)
+        throw std::runtime_error("BundleSigner: " + prepared.error().message());
+    return std::move(*prepared);
 }
 
 std::string id_pe_of(int patient) {
@@ -292,12 +298,7 @@ void measure_signing(cb::signing::Signer& signer, const Options& options) {
     using Duration = std::chrono::duration<double, std::micro>;
     Duration build_time{}, canonical_time{}, ecdsa_time{}, certificate_time{}, sign_time{}, serialize_time{};
     std::size_t bytes = 0;
-    // As the forwarder does: the chain decoded and checked once per signer.
-    auto prepared = cb::upstream::BundleSigner::prepare(
-        cb::signing::signature_request(signer, now_time(), facility_system, facility_value),
-        cb::signing::sign_function(signer));
-    if (!prepared)
-        throw std::runtime_error("BundleSigner: " + prepared.error().message());
+    const auto prepared = bundle_signer(signer);
     for (int i = 0; i < options.sign_count; ++i) {
         const int patient = i % options.patients;
         const auto reading = reading_of(patient, 1 + i / options.patients);
@@ -333,15 +334,21 @@ void measure_signing(cb::signing::Signer& signer, const Options& options) {
         if (!has_key)
             throw std::runtime_error("cannot decode the facility certificate");
 
+        // The forwarder's call: canonical payload, signature, and the text
+        // sent (the signature spliced in front of the canonical members).
         at = Clock::now();
-        if (auto signed_ok = prepared->sign(bundle, now_time()); !signed_ok)
-            throw std::runtime_error("BundleSigner::sign: " + signed_ok.error().message());
+        auto text = prepared.signed_text(bundle, now_time());
         sign_time += Clock::now() - at;
+        if (!text)
+            throw std::runtime_error("BundleSigner::signed_text: " + text.error().message());
+        bytes += text->size();
 
+        // For comparison: signing the object (sign()) and serializing it.
         at = Clock::now();
-        const auto text = boost::json::serialize(bundle);
+        if (auto signed_ok = prepared.sign(bundle, now_time()); !signed_ok)
+            throw std::runtime_error("BundleSigner::sign: " + signed_ok.error().message());
+        const auto serialized = boost::json::serialize(bundle);
         serialize_time += Clock::now() - at;
-        bytes += text.size();
     }
     const double n = options.sign_count;
     const double build_us = build_time.count() / n;
@@ -349,29 +356,35 @@ void measure_signing(cb::signing::Signer& signer, const Options& options) {
     const double ecdsa_us = ecdsa_time.count() / n;
     const double certificate_us = certificate_time.count() / n;
     const double sign_us = sign_time.count() / n;
-    const double serialize_us = serialize_time.count() / n;
-    const double total_us = build_us + sign_us + serialize_us;
-    say("signing cost (" + std::to_string(options.sign_count) + " readings, one thread, ES256 PEM key): " +
-        fixed(sign_us, 1) + " us/reading in BundleSigner::sign, of which canonical JSON " + fixed(canonical_us, 1) +
-        " us (" + fixed(100 * canonical_us / sign_us, 0) + " %), ECDSA P-256 " + fixed(ecdsa_us, 1) + " us (" +
-        fixed(100 * ecdsa_us / sign_us, 0) + " %); decoding the signer's certificate and key (d2i_X509 + " +
+    const double object_us = serialize_time.count() / n;
+    const double total_us = build_us + sign_us;
+    say("signing cost (" + std::to_string(options.sign_count) +
+        " readings, one thread, ES256 PEM key): " + fixed(sign_us, 1) +
+        " us/reading in BundleSigner::signed_text (sign() on the object, then serialize: " + fixed(object_us, 1) +
+        " us), of which canonical JSON " + fixed(canonical_us, 1) + " us (" + fixed(100 * canonical_us / sign_us, 0) +
+        " %), ECDSA P-256 " + fixed(ecdsa_us, 1) + " us (" + fixed(100 * ecdsa_us / sign_us, 0) +
+        " %); decoding the signer's certificate and key (d2i_X509 + " +
         "X509_get0_pubkey), which sign_bundle pays per call and BundleSigner once: " + fixed(certificate_us, 1) +
         " us");
-    say("per reading on the forwarder's signing threads: parse + build_bundle " + fixed(build_us, 1) + " us, sign " +
-        fixed(sign_us, 1) + " us, serialize " + fixed(serialize_us, 1) + " us = " + fixed(total_us, 1) +
-        " us, i.e. at most " + fixed(1e6 / total_us, 0) + " readings/s on one core before storage and network; " +
-        "bundle " + std::to_string(bytes / static_cast<std::size_t>(options.sign_count)) + " bytes");
+    say("per reading on the forwarder's signing threads: parse + build_bundle " + fixed(build_us, 1) +
+        " us, signed_text " + fixed(sign_us, 1) + " us = " + fixed(total_us, 1) + " us, i.e. at most " +
+        fixed(1e6 / total_us, 0) + " readings/s on one core before storage and network; " + "bundle " +
+        std::to_string(bytes / static_cast<std::size_t>(options.sign_count)) + " bytes");
 }
 
 // Signed bundles of the first `count` readings of the backlog, one per line
 // (serialized JSON holds no newline), for wrk.
 void write_bundles(cb::signing::Signer& signer, const Options& options, const fs::path& file) {
+    // The very text the forwarder sends: BundleSigner::signed_text.
+    const auto prepared = bundle_signer(signer);
     std::ofstream out(file, std::ios::binary);
     for (int i = 0; i < options.bundles; ++i) {
         const int patient = i % options.patients;
-        auto bundle = build(reading_of(patient, 1 + i / options.patients), id_pe_of(patient));
-        sign(bundle, signer);
-        out << boost::json::serialize(bundle) << '\n';
+        const auto bundle = build(reading_of(patient, 1 + i / options.patients), id_pe_of(patient));
+        auto text = prepared.signed_text(bundle, now_time());
+        if (!text)
+            throw std::runtime_error("BundleSigner::signed_text: " + text.error().message());
+        out << *text << '\n';
     }
     if (!out)
         throw std::runtime_error("cannot write " + file.string());
