@@ -43,6 +43,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -292,6 +293,8 @@ public:
     }
 
     pid_t pid() const { return m_process->pid(); }
+    // When wait_for_acks first saw an ack line (to 10 ms).
+    std::optional<Clock::time_point> first_ack() const { return m_first_ack; }
 
     // Returns once every device in `expected` was acknowledged through its
     // value, reading the daemon's log ("<7>ingest: ack DEVICE SEQ", written
@@ -315,6 +318,8 @@ public:
                 const auto at = line.find(marker);
                 if (at == std::string_view::npos)
                     continue;
+                if (!m_first_ack)
+                    m_first_ack = Clock::now();  // within the 10 ms of the poll
                 const auto rest = line.substr(at + marker.size());
                 const auto space = rest.find(' ');
                 if (space == std::string_view::npos)
@@ -354,6 +359,7 @@ private:
     fs::path m_log;
     std::size_t m_log_offset = 0;
     std::string m_partial;
+    std::optional<Clock::time_point> m_first_ack;
     int m_starts = 0;
     std::unique_ptr<Process> m_process;
 };
@@ -656,7 +662,10 @@ int run(const Options& options) {
     std::cout << "carebridged drain: " << backlog << " readings in " << gateway_seconds << " s = " << gateway_rate
               << " readings/s (from process start until the probe's ack, queued behind every device's ack {\"seq\":"
               << per_device << "}, reached its device; the daemon had logged the last of those acks at "
-              << logged_seconds << " s; store holds " << gateway.stored_readings() << " accepted rows)" << std::endl;
+              << logged_seconds << " s, the first at "
+              << (gateway.first_ack() ? std::chrono::duration<double>(*gateway.first_ack() - start).count() : -1.0)
+              << " s (start-up: configuration, catalog, store, TLS connect, session); store holds "
+              << gateway.stored_readings() << " accepted rows)" << std::endl;
 
     // latency at a steady rate, carebridged still running.
     const auto latency = measure_latency(probes, options.latency_rate, options.latency_seconds);
