@@ -325,7 +325,7 @@ void Forwarder::fetch() {
         auto window = read_window(limit, to_sign);
         // The window reaches the io thread before any of its signed bundles:
         // both are posted in this order to the same io_context.
-        boost::asio::post(m_io, [this, window = std::move(window)]() mutable { on_window(std::move(window)); });
+        boost::asio::post(m_io, [this, window = std::move(window)] { on_window(window); });
         if (to_sign.empty())
             return;
         std::lock_guard lock(m_sign_mutex);
@@ -338,7 +338,7 @@ void Forwarder::fetch() {
     });
 }
 
-void Forwarder::on_window(Window window) {
+void Forwarder::on_window(const Window& window) {
     m_fetching = false;
     if (m_stopped)
         return;

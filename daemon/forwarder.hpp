@@ -139,7 +139,7 @@ private:
 
     // io_context thread.
     void fetch();
-    void on_window(Window window);
+    void on_window(const Window& window);
     void on_signed(std::vector<Signed> batch);
     void report_if_caught_up(bool got_work);
     void dispatch();
