@@ -212,6 +212,8 @@ std::optional<std::string> Forwarder::build_signed_bundle(const storage::OutboxI
         problem = "unreadable-row: " + (!device ? device.error().message() : reading.error().message());
         return std::nullopt;
     }
+    // The IG's moment of measurement, from the device's meal context.
+    const auto moment = reading->meal ? std::optional(upstream::glucose_moment_of(*reading->meal)) : std::nullopt;
     DeviceDescription description;
     {
         std::lock_guard lock(m_devices_mutex);
@@ -226,7 +228,7 @@ std::optional<std::string> Forwarder::build_signed_bundle(const storage::OutboxI
                                       .reading = std::move(*reading),
                                       .patient_idpe = id_pe,
                                       .practitioner_idnps = std::nullopt,
-                                      .glucose_moment = std::nullopt};
+                                      .glucose_moment = moment};
     auto bundle = upstream::build_bundle(input);
     if (!bundle) {
         problem = std::string(upstream::to_string(bundle.error().problem));

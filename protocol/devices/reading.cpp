@@ -159,14 +159,17 @@ constexpr std::string_view flag_names[status_flag_count] = {
 };
 
 constexpr const char* reason_names[reject_reason_count] = {
-    "malformed_json", "payload_too_large",  "missing_field",      "unknown_field",       "wrong_type",
-    "unknown_type",   "device_id_mismatch", "bad_sequence",       "unknown_code",        "duplicate_code",
-    "unknown_unit",   "out_of_range",       "measurement_failed", "timestamp_in_future", "timestamp_too_old",
-    "bad_timestamp",  "bad_user_index",     "unknown_flag",
+    "malformed_json",     "payload_too_large",   "missing_field",      "unknown_field",
+    "wrong_type",         "unknown_type",        "device_id_mismatch", "bad_sequence",
+    "unknown_code",       "duplicate_code",      "unknown_unit",       "out_of_range",
+    "measurement_failed", "timestamp_in_future", "timestamp_too_old",  "bad_timestamp",
+    "bad_user_index",     "unknown_flag",        "bad_meal",
 };
 
-constexpr std::string_view top_level_members[] = {"device_id",  "seq",    "type",  "time",    "clock_offset_s",
-                                                  "user_index", "values", "flags", "firmware"};
+constexpr std::string_view top_level_members[] = {"device_id",  "seq",    "type",  "time",     "clock_offset_s",
+                                                  "user_index", "values", "flags", "firmware", "meal"};
+
+constexpr std::array<std::string_view, 5> meal_names = {"preprandial", "postprandial", "fasting", "casual", "bedtime"};
 constexpr std::size_t max_firmware_length = 32;
 constexpr std::string_view component_members[] = {"code", "value", "unit"};
 
@@ -396,6 +399,20 @@ Validated<std::string> parse_firmware(const boost::json::value& json) {
     return std::string(*text);
 }
 
+// The meal context: a Meal name, on a blood_glucose reading only.
+Validated<Meal> parse_meal(MeasurementType type, const boost::json::value& json) {
+    if (type != MeasurementType::blood_glucose)
+        return reject(RejectReason::bad_meal, "meal: only a blood_glucose reading has a meal context");
+    constexpr std::string_view names = "(preprandial, postprandial, fasting, casual, bedtime)";
+    const auto* text = json.if_string();
+    if (text == nullptr)
+        return reject(RejectReason::bad_meal, "meal: expected a meal context name " + std::string(names));
+    const auto meal = meal_from_string(*text);
+    if (!meal)
+        return reject(RejectReason::bad_meal, "meal: " + quote(*text) + " is not a meal context " + std::string(names));
+    return *meal;
+}
+
 const ComponentSpec* find_component_spec(const TypeSpec& type, std::uint32_t code) {
     for (const ComponentSpec& spec : type.components)
         if (spec.code == code)
@@ -605,6 +622,18 @@ std::optional<MeasurementType> measurement_type_from_string(std::string_view nam
     return std::nullopt;
 }
 
+const char* to_string(Meal meal) noexcept {
+    const auto index = static_cast<std::size_t>(meal);
+    return index < meal_names.size() ? meal_names[index].data() : "?";
+}
+
+std::optional<Meal> meal_from_string(std::string_view name) noexcept {
+    for (std::size_t i = 0; i < meal_names.size(); ++i)
+        if (meal_names[i] == name)
+            return static_cast<Meal>(i);
+    return std::nullopt;
+}
+
 const char* to_string(StatusFlag flag) noexcept {
     const auto index = static_cast<std::size_t>(flag);
     return index < status_flag_count ? flag_names[index].data() : "?";
@@ -658,9 +687,10 @@ Validated<Reading> Reading::parse(const DeviceId& topic_device, std::string_view
         for (const std::string_view name : top_level_members)
             known = known || member.key() == name;
         if (!known)
-            return reject(RejectReason::unknown_field, quote(member.key()) +
-                                                           ": not a member of a reading (device_id, seq, type, time, "
-                                                           "clock_offset_s, user_index, values, flags, firmware)");
+            return reject(RejectReason::unknown_field,
+                          quote(member.key()) +
+                              ": not a member of a reading (device_id, seq, type, time, "
+                              "clock_offset_s, user_index, values, flags, firmware, meal)");
     }
     for (const std::string_view name : {"device_id", "seq", "type", "time", "values"})
         if (!root->contains(name))
@@ -701,6 +731,8 @@ Validated<Reading> Reading::parse(const DeviceId& topic_device, std::string_view
         reading.m_flags = CB_TRY(parse_flags(*type, *flags));
     if (const auto* firmware = root->if_contains("firmware"))
         reading.m_firmware = CB_TRY(parse_firmware(*firmware));
+    if (const auto* meal = root->if_contains("meal"))
+        reading.m_meal = CB_TRY(parse_meal(type->type, *meal));
     return reading;
 }
 
@@ -756,6 +788,8 @@ std::string to_storage_json(const Reading& reading) {
         out += ",\"clock_offset_s\":" + std::to_string(reading.clock_offset()->count());
     if (reading.firmware())
         out += ",\"firmware\":" + text(*reading.firmware());
+    if (reading.meal())
+        out += ",\"meal\":" + text(to_string(*reading.meal()));
     return out + "}";
 }
 

@@ -17,6 +17,8 @@
 //   |                |                   |          | (as the Bluetooth User Data Service's "unknown user") |
 //   | values         | array of 1..8     | yes      | components: {"code": MDC, "value": V, "unit": UCUM}  |
 //   | flags          | array of 0..16    | no       | measurement-status flag names (StatusFlag table)     |
+//   | meal           | string            | no       | blood_glucose only: the meal context (Meal below),   |
+//   |                |                   |          | from the Glucose Measurement Context's Meal field    |
 //
 // seq stops at 2^53-1 so that every JSON implementation (doubles included)
 // and SQLite's signed 64-bit INTEGER hold it exactly.
@@ -213,8 +215,19 @@ enum class RejectReason : std::uint8_t {
     bad_timestamp,        // not RFC 3339 with an offset
     bad_user_index,       // not an integer 0..255
     unknown_flag,         // not a StatusFlag name, or not one for this type
+    bad_meal,             // "meal" not a Meal name, or on a reading that is not blood_glucose
 };
-inline constexpr std::size_t reject_reason_count = 18;
+inline constexpr std::size_t reject_reason_count = 19;
+
+// The meal context of a glucose reading: the "Meal" field of the Bluetooth
+// Glucose Measurement Context characteristic (GLS 1.0, §3.107: 1 Preprandial,
+// 2 Postprandial, 3 Fasting, 4 Casual (snacks, drinks, etc.), 5 Bedtime).
+// The national space requires it (the IG's moment of measurement:
+// docs/upstream.md §2).
+enum class Meal : std::uint8_t { preprandial, postprandial, fasting, casual, bedtime };
+
+const char* to_string(Meal meal) noexcept;  // "preprandial"
+std::optional<Meal> meal_from_string(std::string_view name) noexcept;
 
 // The enumerator's name ("device_id_mismatch").
 const char* to_string(RejectReason reason) noexcept;
@@ -279,6 +292,8 @@ public:
     StatusFlags flags() const noexcept { return m_flags; }
     // The firmware version the device reported, if it did (the catalog checks it).
     const std::optional<std::string>& firmware() const noexcept { return m_firmware; }
+    // blood_glucose only, when the device knows it.
+    std::optional<Meal> meal() const noexcept { return m_meal; }
 
 private:
     explicit Reading(DeviceId device) : m_device(std::move(device)) {}
@@ -292,6 +307,7 @@ private:
     std::uint8_t m_user_index = unknown_user;
     StatusFlags m_flags;
     std::optional<std::string> m_firmware;
+    std::optional<Meal> m_meal;
 };
 
 // The sequence number of a payload that Reading::parse rejected, when it can

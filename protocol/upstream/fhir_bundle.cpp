@@ -285,6 +285,17 @@ const char* to_string(GlucoseMoment moment) noexcept {
     return "?";
 }
 
+GlucoseMoment glucose_moment_of(devices::Meal meal) noexcept {
+    switch (meal) {
+        case devices::Meal::preprandial: return GlucoseMoment::before_meal;
+        case devices::Meal::postprandial: return GlucoseMoment::after_meal;
+        case devices::Meal::fasting: return GlucoseMoment::fasting;
+        case devices::Meal::casual:
+        case devices::Meal::bedtime: return GlucoseMoment::other;
+    }
+    return GlucoseMoment::other;
+}
+
 std::optional<GlucoseMoment> glucose_moment_from_string(std::string_view name) noexcept {
     for (const auto& spec : moment_specs)
         if (spec.name == name)
@@ -386,6 +397,12 @@ Result<StoredReading> StoredReading::parse(std::string_view storage_json) {
             return bad(where + ".unit: expected a string of at most 16 bytes");
         reading.components.push_back({code_value, number, std::string(unit->get_string())});
     }
+    if (const json::value* meal = object->if_contains("meal")) {
+        const auto known = meal->is_string() ? devices::meal_from_string(meal->get_string()) : std::nullopt;
+        if (!known)
+            return bad("meal: expected a meal context name");
+        reading.meal = *known;
+    }
     return reading;
 }
 
@@ -395,6 +412,7 @@ StoredReading StoredReading::from(const devices::Reading& reading) {
     stored.time = reading.device_time();
     for (const auto& component : reading.components())
         stored.components.push_back({component.code, component.value, std::string(component.unit)});
+    stored.meal = reading.meal();
     return stored;
 }
 

@@ -96,6 +96,17 @@ enum class GlucoseMoment : std::uint8_t { fasting, before_meal, after_meal, afte
 const char* to_string(GlucoseMoment moment) noexcept;  // "after_meal"
 std::optional<GlucoseMoment> glucose_moment_from_string(std::string_view name) noexcept;
 
+// The moment of a device's meal context (reading.hpp Meal):
+//
+//   | Meal (GLS)   | GlucoseMoment |
+//   |--------------|---------------|
+//   | preprandial  | before_meal   |
+//   | postprandial | after_meal    |
+//   | fasting      | fasting       |
+//   | casual       | other         |
+//   | bedtime      | other         |
+GlucoseMoment glucose_moment_of(devices::Meal meal) noexcept;
+
 // --- input -------------------------------------------------------------------
 
 struct StoredComponent {
@@ -111,6 +122,7 @@ struct StoredReading {
     devices::MeasurementType type = devices::MeasurementType::body_weight;
     devices::DeviceTime time;
     std::vector<StoredComponent> components;
+    std::optional<devices::Meal> meal;  // blood_glucose, when the device gave it
 
     // Fails with ErrorKind::invalid_input naming the member ("values[0].code:
     // expected an integer 1..4294967295"); never throws.

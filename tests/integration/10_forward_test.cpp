@@ -80,6 +80,22 @@ public:
         REQUIRE(store->commit(batch));
     }
 
+    // Stores one reading of `type` with its storage JSON `body`.
+    void seed_one(const std::string& device, int sequence, const std::string& type, const std::string& body,
+                  const std::string& patient) {
+        auto store = cb::storage::SqliteReadingStore::open(database());
+        REQUIRE(store);
+        cb::storage::NewReading reading;
+        reading.device_id = device;
+        reading.sequence = sequence;
+        reading.type = type;
+        reading.body = body;
+        reading.device_time_us = 1'795'338'000'000'000;
+        reading.received_us = 1'795'338'000'000'000;
+        reading.patient = patient;
+        REQUIRE(store->commit(std::vector{reading}));
+    }
+
     fs::path config() {
         const auto path = m_dir / "carebridged.toml";
         const auto pki = m_dir / "pki";
@@ -173,6 +189,28 @@ TEST_CASE("forward: a paired patient's readings reach the receiver once each, wi
     f.seed(1, "patient-1", "cuff-1", 21);
     f.expect_log("caught up: 1 delivered");
     CHECK(f.stat("observations") == 21);
+    f.stop_daemon();
+}
+
+TEST_CASE("forward: glucose with a meal context reaches the receiver with its moment; without, it is held") {
+    Forward f;
+    const auto glucose = [](const std::string& meal) {
+        return R"({"type":"blood_glucose","time_us":1795338000000000,"offset_min":60,)"
+               R"("values":[{"code":160184,"value":104,"unit":"mg/dL"}],"user_index":255)" +
+               (meal.empty() ? std::string() : R"(,"meal":")" + meal + "\"") + "}";
+    };
+    f.seed_one("gluco-1", 1, "blood_glucose", glucose("fasting"), "patient-1");
+    f.seed_one("gluco-1", 2, "blood_glucose", glucose("bedtime"), "patient-1");
+    f.seed_one("gluco-1", 3, "blood_glucose", glucose(""), "patient-1");
+    f.pair("patient-1", nir_1);
+    f.start_daemon();
+    // The receiver enforces the IG: a glucose Observation without its moment is a 422.
+    f.expect_log("caught up: 2 delivered, 1 held, 0 refused");
+    CHECK(f.stat("observations") == 2);
+    CHECK(f.stat("valid_signatures") == 2);
+    auto outbox = f.outbox();
+    CHECK(outbox["delivered"] == 2);
+    CHECK(outbox["held: glucose_without_moment"] == 1);
     f.stop_daemon();
 }
 

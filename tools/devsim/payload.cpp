@@ -112,6 +112,7 @@ void draft_model_reading(ReadingDraft& draft, DeviceModel model, Random& random)
                 add(draft, 160184, integer(uniform(random, 70, 180)), "mg/dL");
             else
                 add(draft, 160188, decimal_tenths(uniform(random, 39, 100)), "mmol/L");
+            draft.meal = devices::to_string(static_cast<devices::Meal>(uniform(random, 0, 4)));
             break;
         case MeasurementType::steps: add(draft, 8454247, integer(uniform(random, 0, 20000)), "{steps}"); break;
     }
@@ -260,6 +261,8 @@ std::string render_payload(const ReadingDraft& draft, Misbehaviour misbehaviour)
             out += (i == 0 ? "\"" : ",\"") + draft.flags[i] + "\"";
         out += "]";
     }
+    if (!draft.meal.empty())
+        out += ",\"meal\":\"" + draft.meal + "\"";
     if (!draft.firmware.empty())
         out += ",\"firmware\":\"" + draft.firmware + "\"";
     if (!draft.extra_member.empty())

@@ -13,7 +13,9 @@
 //   | sim-scale-1  | body_weight, body_height   | 188736 kg or [lb_av], 188752 kg/m2; 188740 cm;      |
 //   |              |                            | user_index 1 or 2                                   |
 //   | sim-oxi-1    | spo2, heart_rate           | 150456 %, 149530 /min; flag low_perfusion sometimes |
-//   | sim-gluco-1  | blood_glucose              | 160184 mg/dL or 160188 mmol/L                       |
+//   | sim-gluco-1  | blood_glucose              | 160184 mg/dL or 160188 mmol/L; a meal context       |
+//   |              |                            | (preprandial, postprandial, fasting, casual,        |
+//   |              |                            | bedtime) always                                     |
 //   | sim-thermo-1 | body_temperature           | 150364 Cel, or a raw HTS FLOAT (exponent -1)        |
 //   | sim-band-1   | steps, heart_rate          | 8454247 {steps}; 147842 /min                        |
 //
@@ -105,6 +107,7 @@ struct ReadingDraft {
     std::optional<std::uint8_t> user_index;
     std::vector<DraftComponent> values;
     std::vector<std::string> flags;
+    std::string meal;                 // blood_glucose: a Meal name, or empty
     std::string firmware;             // the model's firmware version (config/devices.toml references it)
     std::string extra_member;         // raw `"name":value` added at the top level, or empty
     std::size_t pad_to_at_least = 0;  // spaces added before the closing brace up to this size

@@ -268,7 +268,7 @@ TEST_CASE("reject: missing_field", "[devices][reading][reject]") {
 TEST_CASE("reject: unknown_field", "[devices][reading][reject]") {
     check_rejected(payload("blood_pressure", bp_values, R"("patient":"Dupont")"), RejectReason::unknown_field,
                    "\"patient\": not a member of a reading (device_id, seq, type, time, clock_offset_s, user_index, "
-                   "values, flags, firmware)");
+                   "values, flags, firmware, meal)");
     check_rejected(payload("steps", R"({"code":8454247,"value":1,"unit":"1","note":"x"})"), RejectReason::unknown_field,
                    "values[0].\"note\": not a member of a value (code, value, unit)");
 }
@@ -515,6 +515,24 @@ TEST_CASE("firmware is optional, kept when given, bounded", "[devices][reading]"
     CHECK(bad.error().reason == RejectReason::wrong_type);
     CHECK(bad.error().message ==
           "firmware: expected a version string of 1..32 printable ASCII characters, got a string");
+}
+
+TEST_CASE("meal: a glucose reading's meal context is kept and stored; elsewhere or unknown it is bad_meal",
+          "[devices][reading]") {
+    const std::string glucose = R"({"code":160184,"value":104,"unit":"mg/dL"})";
+    CHECK_FALSE(accept(payload("blood_glucose", glucose)).meal().has_value());
+    for (const auto* name : {"preprandial", "postprandial", "fasting", "casual", "bedtime"}) {
+        const Reading reading = accept(payload("blood_glucose", glucose, std::string(R"("meal":")") + name + "\""));
+        REQUIRE(reading.meal().has_value());
+        CHECK(std::string(cb::devices::to_string(*reading.meal())) == name);
+        CHECK_THAT(cb::devices::to_storage_json(reading), Catch::EndsWith(std::string(R"("meal":")") + name + "\"}"));
+    }
+    check_rejected(payload("blood_glucose", glucose, R"("meal":"lunch")"), RejectReason::bad_meal,
+                   "meal: \"lunch\" is not a meal context (preprandial, postprandial, fasting, casual, bedtime)");
+    check_rejected(payload("blood_glucose", glucose, R"("meal":3)"), RejectReason::bad_meal,
+                   "meal: expected a meal context name (preprandial, postprandial, fasting, casual, bedtime)");
+    check_rejected(payload("blood_pressure", bp_values, R"("meal":"fasting")"), RejectReason::bad_meal,
+                   "meal: only a blood_glucose reading has a meal context");
 }
 
 TEST_CASE("peek_sequence reads the seq of a rejected payload only when it is trustworthy", "[devices][reading]") {

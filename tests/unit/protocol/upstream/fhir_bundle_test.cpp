@@ -288,6 +288,25 @@ TEST_CASE("StoredReading reads the storage JSON of a reading") {
     CHECK_FALSE(StoredReading::parse("[").has_value());
 }
 
+TEST_CASE("a glucose reading's meal context becomes the moment of measurement") {
+    const std::string stored = R"({"type":"blood_glucose","time_us":1795341300000000,"offset_min":60,)"
+                               R"("values":[{"code":160184,"value":104,"unit":"mg/dL"}],"user_index":255,)"
+                               R"("meal":"postprandial"})";
+    const auto reading = StoredReading::parse(stored);
+    REQUIRE(reading.has_value());
+    REQUIRE(reading->meal.has_value());
+    CHECK(*reading->meal == cb::devices::Meal::postprandial);
+    CHECK(glucose_moment_of(cb::devices::Meal::preprandial) == GlucoseMoment::before_meal);
+    CHECK(glucose_moment_of(cb::devices::Meal::postprandial) == GlucoseMoment::after_meal);
+    CHECK(glucose_moment_of(cb::devices::Meal::fasting) == GlucoseMoment::fasting);
+    CHECK(glucose_moment_of(cb::devices::Meal::casual) == GlucoseMoment::other);
+    CHECK(glucose_moment_of(cb::devices::Meal::bedtime) == GlucoseMoment::other);
+    const auto bad = StoredReading::parse(R"({"type":"blood_glucose","time_us":1,"offset_min":0,)"
+                                          R"("values":[{"code":160184,"value":104,"unit":"mg/dL"}],"meal":"lunch"})");
+    REQUIRE_FALSE(bad.has_value());
+    CHECK(bad.error().message() == "stored reading: meal: expected a meal context name");
+}
+
 TEST_CASE("parse_bundle accepts every bundle we build and summarises it") {
     for (const auto type : {MeasurementType::blood_pressure, MeasurementType::body_weight, MeasurementType::body_height,
                             MeasurementType::heart_rate, MeasurementType::spo2, MeasurementType::body_temperature,
