@@ -140,8 +140,11 @@ std::string quote(std::string_view text) {
 std::string uuid_v5(std::string_view name) {
     std::array<unsigned char, EVP_MAX_MD_SIZE> digest{};
     unsigned int length = 0;
+    // Fetched once: EVP_sha1() makes OpenSSL 3 look the digest up at every
+    // init, which cost more than hashing these few bytes (bench/forward).
+    static EVP_MD* const sha1 = EVP_MD_fetch(nullptr, "SHA1", nullptr);
     EVP_MD_CTX* context = EVP_MD_CTX_new();
-    const bool ok = context != nullptr && EVP_DigestInit_ex(context, EVP_sha1(), nullptr) == 1 &&
+    const bool ok = context != nullptr && sha1 != nullptr && EVP_DigestInit_ex(context, sha1, nullptr) == 1 &&
                     EVP_DigestUpdate(context, uuid_namespace.data(), uuid_namespace.size()) == 1 &&
                     EVP_DigestUpdate(context, name.data(), name.size()) == 1 &&
                     EVP_DigestFinal_ex(context, digest.data(), &length) == 1;
