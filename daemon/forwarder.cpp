@@ -346,10 +346,7 @@ void Forwarder::on_window(const Window& window) {
         return;
     if (!window.error.empty() && m_logged.insert("outbox: " + window.error).second)
         m_log.error(component, "cannot read the outbox: " + window.error);
-    m_counters.held += window.finals;
-    if (window.finals > 0 && m_logged.insert("held").second)
-        m_log.warning(component, std::to_string(window.finals) +
-                                     " reading(s) held (not paired, or no valid bundle; see carebridged --outbox)");
+    count_held(window.finals);
     for (auto& [patient, token] : window.tokens)
         m_tokens.try_emplace(patient, token);  // a token refreshed meanwhile wins
     const bool got_work = !window.announced.empty() || window.finals > 0;
@@ -360,7 +357,13 @@ void Forwarder::on_window(const Window& window) {
         item.patient = patient;
         m_queues[patient].push_back(std::move(item));
     }
-    report_if_caught_up(got_work);
+    if (!got_work && m_pending == 0 && m_counters.requests + m_counters.held != m_caught_up_at) {
+        // Everything taken from the outbox is final: tests and operators wait for this line.
+        m_caught_up_at = m_counters.requests + m_counters.held;
+        m_log.info(component, "caught up: " + std::to_string(m_counters.delivered) + " delivered, " +
+                                  std::to_string(m_counters.held) + " held, " + std::to_string(m_counters.refused) +
+                                  " refused since start");
+    }
     if (got_work || m_poked)
         fetch();
     if (!m_fetching)
@@ -380,7 +383,6 @@ void Forwarder::on_signed(std::vector<Signed> batch) {
             continue;
         if (result.body) {
             item->body = std::move(*result.body);
-            item->ready = true;
             continue;
         }
         // No bundle (e.g. glucose without its moment): held, with the reason.
@@ -388,28 +390,23 @@ void Forwarder::on_signed(std::vector<Signed> batch) {
         transition.reading_id = result.reading_id;
         transition.state = storage::OutboxState::held;
         transition.reason = result.problem;
-        ++m_counters.held;
-        if (m_logged.insert("held").second)
-            m_log.warning(component, "reading(s) held (not paired, or no valid bundle; see carebridged --outbox)");
+        count_held(1);
         queue->second.erase(item);
         if (queue->second.empty())
             m_queues.erase(queue);
         --m_pending;
         record(std::move(transition));
     }
+    // The window read that fetch() asks for reports "caught up" when nothing is left.
     dispatch();
     fetch();
-    report_if_caught_up(false);
 }
 
-void Forwarder::report_if_caught_up(bool got_work) {
-    if (!got_work && m_pending == 0 && !m_fetching && m_counters.requests + m_counters.held != m_caught_up_at) {
-        // Everything taken from the outbox is final: tests and operators wait for this line.
-        m_caught_up_at = m_counters.requests + m_counters.held;
-        m_log.info(component, "caught up: " + std::to_string(m_counters.delivered) + " delivered, " +
-                                  std::to_string(m_counters.held) + " held, " + std::to_string(m_counters.refused) +
-                                  " refused since start");
-    }
+void Forwarder::count_held(std::size_t count) {
+    m_counters.held += count;
+    if (count > 0 && m_logged.insert("held").second)
+        m_log.warning(component, std::to_string(count) +
+                                     " reading(s) held (not paired, or no valid bundle; see carebridged --outbox)");
 }
 
 void Forwarder::schedule_poll() {
@@ -433,7 +430,7 @@ void Forwarder::dispatch() {
     for (auto& [patient, queue] : m_queues) {
         if (m_client.queued() >= std::max<std::size_t>(1, m_client.in_flight()))
             return;  // as many requests wait in the client as are on the wire: enough
-        if (queue.empty() || !queue.front().ready || m_busy.contains(patient))
+        if (queue.empty() || queue.front().body.empty() || m_busy.contains(patient))
             continue;
         send(patient);
     }

@@ -104,8 +104,7 @@ private:
     struct Item {
         std::int64_t reading_id = 0;
         std::string patient;
-        std::string body;    // the signed bundle, once signed
-        bool ready = false;  // signed: may be sent
+        std::string body;  // the signed bundle; empty while it is being signed (a bundle never is)
         bool refreshed = false;
     };
     // Rows taken from the outbox and marked in_flight (worker -> io), before signing.
@@ -141,7 +140,7 @@ private:
     void fetch();
     void on_window(const Window& window);
     void on_signed(std::vector<Signed> batch);
-    void report_if_caught_up(bool got_work);
+    void count_held(std::size_t count);  // held without a request: counted, logged once
     void dispatch();
     void send(const std::string& patient);
     void on_answer(const std::string& patient, Result<upstream::HttpResponse> answer);
@@ -183,9 +182,10 @@ private:
     std::vector<std::thread> m_signers;
 
     // io side.
-    std::map<std::string, std::deque<Item>, std::less<>> m_queues;  // per patient, reading order; sent when front ready
-    std::set<std::string, std::less<>> m_busy;                      // patients with a request in flight
-    std::map<std::string, std::string, std::less<>> m_tokens;       // patient -> current access token
+    std::map<std::string, std::deque<Item>, std::less<>>
+        m_queues;                                              // per patient, reading order; the front goes once signed
+    std::set<std::string, std::less<>> m_busy;                 // patients with a request in flight
+    std::map<std::string, std::string, std::less<>> m_tokens;  // patient -> current access token
     std::size_t m_pending = 0;
     bool m_fetching = false;
     bool m_poked = false;
