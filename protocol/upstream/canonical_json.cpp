@@ -159,8 +159,8 @@ Result<void> write_object(const boost::json::object& object, std::size_t depth, 
                           std::string& out);
 
 // {"name":value,...} for members already in canonical order, but the one named `skip` (if not empty).
-template <typename Members>
-Result<void> write_members(const Members& sorted, std::size_t depth, std::string_view skip, std::string& out) {
+Result<void> write_members(std::span<const boost::json::key_value_pair* const> sorted, std::size_t depth,
+                           std::string_view skip, std::string& out) {
     out += '{';
     bool first = true;
     for (const auto* member : sorted) {
@@ -220,20 +220,12 @@ Result<void> write_object(const boost::json::object& object, std::size_t depth, 
         // ASCII: UTF-16 code unit order is byte order (RFC 8785 §3.2.3), no
         // conversion needed. Small objects (all of a bundle's) sort on the stack.
         constexpr std::size_t small = 24;
-        if (object.size() <= small) {
-            std::array<const boost::json::key_value_pair*, small> members{};
-            std::size_t count = 0;
-            for (const auto& member : object)
-                members[count++] = &member;
-            const std::span sorted(members.data(), count);
-            std::sort(sorted.begin(), sorted.end(),
-                      [](const auto* left, const auto* right) { return left->key() < right->key(); });
-            return write_members(sorted, depth, skip, out);
-        }
-        std::vector<const boost::json::key_value_pair*> sorted;
-        sorted.reserve(object.size());
+        std::array<const boost::json::key_value_pair*, small> on_stack{};
+        std::vector<const boost::json::key_value_pair*> on_heap(object.size() > small ? object.size() : 0);
+        const std::span sorted = object.size() > small ? std::span(on_heap) : std::span(on_stack.data(), object.size());
+        std::size_t count = 0;
         for (const auto& member : object)
-            sorted.push_back(&member);
+            sorted[count++] = &member;
         std::sort(sorted.begin(), sorted.end(),
                   [](const auto* left, const auto* right) { return left->key() < right->key(); });
         return write_members(sorted, depth, skip, out);
