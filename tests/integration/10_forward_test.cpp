@@ -40,6 +40,19 @@ std::string heart_rate_body(int i) {
            R"(,"unit":"/min"}],"user_index":0})";
 }
 
+cb::storage::NewReading reading_of(const std::string& device, int sequence, const std::string& type,
+                                   const std::string& body, const std::string& patient) {
+    cb::storage::NewReading reading;
+    reading.device_id = device;
+    reading.sequence = sequence;
+    reading.type = type;
+    reading.body = body;
+    reading.device_time_us = 1'795'338'000'000'000;
+    reading.received_us = 1'795'338'000'000'000;
+    reading.patient = patient;
+    return reading;
+}
+
 cb::test::ReceiverSetup receiver_setup(const cb::test::TempDir& dir) {
     cb::test::ReceiverSetup setup;
     setup.executable = RECEIVER_PATH;
@@ -66,17 +79,8 @@ public:
         auto store = cb::storage::SqliteReadingStore::open(database());
         REQUIRE(store);
         std::vector<cb::storage::NewReading> batch;
-        for (int i = 0; i < count; ++i) {
-            cb::storage::NewReading reading;
-            reading.device_id = device;
-            reading.sequence = first + i;
-            reading.type = "heart_rate";
-            reading.body = heart_rate_body(first + i);
-            reading.device_time_us = 1'795'338'000'000'000;
-            reading.received_us = 1'795'338'000'000'000;
-            reading.patient = patient;
-            batch.push_back(std::move(reading));
-        }
+        for (int i = 0; i < count; ++i)
+            batch.push_back(reading_of(device, first + i, "heart_rate", heart_rate_body(first + i), patient));
         REQUIRE(store->commit(batch));
     }
 
@@ -85,15 +89,7 @@ public:
                   const std::string& patient) {
         auto store = cb::storage::SqliteReadingStore::open(database());
         REQUIRE(store);
-        cb::storage::NewReading reading;
-        reading.device_id = device;
-        reading.sequence = sequence;
-        reading.type = type;
-        reading.body = body;
-        reading.device_time_us = 1'795'338'000'000'000;
-        reading.received_us = 1'795'338'000'000'000;
-        reading.patient = patient;
-        REQUIRE(store->commit(std::vector{reading}));
+        REQUIRE(store->commit(std::vector{reading_of(device, sequence, type, body, patient)}));
     }
 
     fs::path config() {
