@@ -35,7 +35,11 @@ void read_upstream(TomlReader& reader, const toml::table& root, Config& config) 
     reader.integer("upstream.port", upstream.port, 1, 65535);
     reader.path("upstream.ca_file", upstream.ca_file);
     reader.path("upstream.cert_file", upstream.cert_file);
+    constexpr std::array<std::string_view, 2> tls_keys{"file", "pkcs11"};
+    if (const auto tls_key = reader.choice("upstream.tls_key", tls_keys))
+        upstream.tls_key = std::string(tls_keys[*tls_key]);
     reader.path("upstream.key_file", upstream.key_file);
+    reader.string("upstream.pkcs11_tls_key_label", upstream.pkcs11_tls_key_label, 256);
     reader.integer("upstream.max_connections", upstream.max_connections, 1, 64);
     reader.seconds("upstream.timeout_s", upstream.timeout, 1, 300);
     reader.string("upstream.facility_id_system", upstream.facility_id_system, 256);
@@ -61,15 +65,19 @@ void read_upstream(TomlReader& reader, const toml::table& root, Config& config) 
     require(upstream.host.empty(), "upstream.host");
     require(upstream.ca_file.empty(), "upstream.ca_file");
     require(upstream.cert_file.empty(), "upstream.cert_file");
-    require(upstream.key_file.empty(), "upstream.key_file");
     require(upstream.facility_id.empty(), "upstream.facility_id");
     require(upstream.signing_chain_file.empty(), "upstream.signing_chain_file");
-    if (upstream.signer == "pem") {
+    if (upstream.tls_key == "file")
+        require(upstream.key_file.empty(), "upstream.key_file");
+    else
+        require(upstream.pkcs11_tls_key_label.empty(), "upstream.pkcs11_tls_key_label");
+    if (upstream.signer == "pem")
         require(upstream.signing_key_file.empty(), "upstream.signing_key_file");
-    } else {
+    else
+        require(upstream.pkcs11_key_label.empty(), "upstream.pkcs11_key_label");
+    if (upstream.uses_pkcs11()) {
         require(upstream.pkcs11_module.empty(), "upstream.pkcs11_module");
         require(upstream.pkcs11_token.empty(), "upstream.pkcs11_token");
-        require(upstream.pkcs11_key_label.empty(), "upstream.pkcs11_key_label");
         require(upstream.pkcs11_pin_file.empty(), "upstream.pkcs11_pin_file");
     }
 }

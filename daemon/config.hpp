@@ -76,7 +76,11 @@ struct Config {
         // Mutual TLS: the platform's CA, the facility's certificate and key.
         std::filesystem::path ca_file;
         std::filesystem::path cert_file;
+        // The TLS client key: "file" (key_file, mode 0600) or "pkcs11"
+        // (pkcs11_tls_key_label on the token of the pkcs11_* settings).
+        std::string tls_key = "file";
         std::filesystem::path key_file;
+        std::string pkcs11_tls_key_label;
         std::size_t max_connections = 4;
         std::chrono::seconds timeout{10};
         // Bundle.signature.who: the facility's identifier (FINESS by default).
@@ -86,10 +90,13 @@ struct Config {
         std::string signer = "pem";
         std::filesystem::path signing_key_file;
         std::filesystem::path signing_chain_file;
+        // The PKCS#11 token, when the signing key or the TLS key is on it.
         std::filesystem::path pkcs11_module;
         std::string pkcs11_token;
-        std::string pkcs11_key_label;
+        std::string pkcs11_key_label;  // the signing key
         std::filesystem::path pkcs11_pin_file;
+
+        bool uses_pkcs11() const { return signer == "pkcs11" || tls_key == "pkcs11"; }
 
         bool operator==(const Upstream&) const = default;
     } upstream;

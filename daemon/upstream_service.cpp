@@ -2,14 +2,26 @@
 
 namespace cb {
 
+Result<std::shared_ptr<signing::Pkcs11Token>> open_upstream_token(const Config::Upstream& config) {
+    return signing::open_pkcs11_token({config.pkcs11_module, config.pkcs11_token, config.pkcs11_pin_file, ""});
+}
+
 Result<std::unique_ptr<upstream::HttpsClient>> make_upstream_client(boost::asio::io_context& io,
-                                                                    const Config::Upstream& config) {
+                                                                    const Config::Upstream& config,
+                                                                    std::shared_ptr<signing::Pkcs11Token> token) {
     upstream::HttpsSettings settings;
     settings.host = config.host;
     settings.port = config.port;
     settings.ca_file = config.ca_file.string();
     settings.cert_file = config.cert_file.string();
-    settings.key_file = config.key_file.string();
+    if (config.tls_key == "pkcs11") {
+        if (!token)
+            token = CB_TRY(open_upstream_token(config));
+        settings.key =
+            CB_TRY(signing::open_pkcs11_tls_key(std::move(token), {config.pkcs11_tls_key_label, ""}, config.cert_file));
+    } else {
+        settings.key_file = config.key_file.string();
+    }
     settings.timeout = config.timeout;
     settings.max_connections = config.max_connections;
     return upstream::HttpsClient::create(io, settings);
@@ -33,18 +45,16 @@ Result<std::unique_ptr<UpstreamService>> UpstreamService::start(boost::asio::io_
                                                                 const std::filesystem::path& database,
                                                                 const DeviceCatalog& catalog) {
     auto service = std::unique_ptr<UpstreamService>(new UpstreamService());
-    if (config.signer == "pkcs11") {
-        signing::Pkcs11SignerConfig signer;
-        signer.module = config.pkcs11_module;
-        signer.token_label = config.pkcs11_token;
-        signer.key_label = config.pkcs11_key_label;
-        signer.pin_file = config.pkcs11_pin_file;
-        signer.certificate_chain_file = config.signing_chain_file;
-        service->m_signer = CB_TRY(signing::open_pkcs11_signer(signer));
-    } else {
+    // One token (one login) for the signing key and the TLS key when both live there.
+    std::shared_ptr<signing::Pkcs11Token> token;
+    if (config.uses_pkcs11())
+        token = CB_TRY(open_upstream_token(config));
+    if (config.signer == "pkcs11")
+        service->m_signer =
+            CB_TRY(signing::open_pkcs11_signer(token, {config.pkcs11_key_label, ""}, config.signing_chain_file));
+    else
         service->m_signer = CB_TRY(signing::open_pem_signer({config.signing_key_file, config.signing_chain_file}));
-    }
-    service->m_client = CB_TRY(make_upstream_client(io, config));
+    service->m_client = CB_TRY(make_upstream_client(io, config, token));
     auto outbox = CB_TRY(storage::Outbox::open(database));
     ForwarderSettings settings;
     settings.facility_system = config.facility_id_system;
@@ -53,9 +63,11 @@ Result<std::unique_ptr<UpstreamService>> UpstreamService::start(boost::asio::io_
     service->m_forwarder = std::make_unique<Forwarder>(io, log, std::move(outbox), *service->m_signer,
                                                        *service->m_client, describe_devices(catalog), settings);
     CB_TRY(service->m_forwarder->start());
-    log.info("upstream", "forwarding to " + config.host + ":" + std::to_string(config.port) + ", signed " +
-                             upstream::to_string(service->m_signer->algorithm()) + " (" + config.signer + " key), " +
-                             std::to_string(config.max_connections) + " connection(s)");
+    log.info("upstream",
+             "forwarding to " + config.host + ":" + std::to_string(config.port) + ", signed " +
+                 upstream::to_string(service->m_signer->algorithm()) + " (" + config.signer + " key), TLS key " +
+                 (config.tls_key == "pkcs11" ? "on PKCS#11 token \"" + config.pkcs11_token + "\"" : "file") + ", " +
+                 std::to_string(config.max_connections) + " connection(s)");
     return service;
 }
 

@@ -14,9 +14,16 @@
 
 namespace cb {
 
+// The PKCS#11 token of config [upstream] (pkcs11_module, pkcs11_token,
+// pkcs11_pin_file), opened and logged in.
+Result<std::shared_ptr<signing::Pkcs11Token>> open_upstream_token(const Config::Upstream& config);
+
 // The HTTPS client of config [upstream] (TLS material loaded and checked).
+// With tls_key = "pkcs11", the key is found on `token`, or on the token
+// opened here when `token` is null.
 Result<std::unique_ptr<upstream::HttpsClient>> make_upstream_client(boost::asio::io_context& io,
-                                                                    const Config::Upstream& config);
+                                                                    const Config::Upstream& config,
+                                                                    std::shared_ptr<signing::Pkcs11Token> token = {});
 
 // The device descriptions the bundles carry, from the catalog.
 Forwarder::Devices describe_devices(const DeviceCatalog& catalog);

@@ -69,25 +69,47 @@ struct PemSignerConfig {
 // file cannot be read.
 Result<std::unique_ptr<Signer>> open_pem_signer(const PemSignerConfig& config);
 
-struct Pkcs11SignerConfig {
+struct Pkcs11TokenConfig {
     std::filesystem::path module;    // e.g. /usr/lib/softhsm/libsofthsm2.so
     std::string token_label;         // CK_TOKEN_INFO.label (without its padding)
-    std::string key_label;           // CKA_LABEL of the private key, or
-    std::string key_id_hex;          // its CKA_ID in hex (one of the two)
     std::filesystem::path pin_file;  // the user PIN, first line, or
     std::string pin_env;             // the name of an environment variable holding it
+};
+
+// A private key on a token: exactly one of the two.
+struct Pkcs11KeyRef {
+    std::string label;   // its CKA_LABEL, or
+    std::string id_hex;  // its CKA_ID in hex
+};
+
+// A logged-in PKCS#11 token, shared by the signer and the TLS client key
+// (pkcs11_tls_key.hpp). Defined in pkcs11_token.hpp.
+class Pkcs11Token;
+
+// Loads the module (dlopen), initializes it (CKF_OS_LOCKING_OK), finds the
+// token by label, opens one session and logs in with the PIN (wiped right
+// after). Every use of the token's keys goes through that session, serialized
+// by a mutex. Fails with ErrorKind::io or unavailable naming the step and the
+// CKR_ code, or invalid_input for a bad configuration (both or neither of PIN
+// file and variable, PIN file mode wider than 0600, wrong PIN). If the module
+// was already initialized in the process, it is not finalized when the token goes.
+Result<std::shared_ptr<Pkcs11Token>> open_pkcs11_token(const Pkcs11TokenConfig& config);
+
+// Finds exactly one private key on `token` and proves it against the first
+// certificate of `certificate_chain_file`. ECDSA keys sign with CKM_ECDSA over
+// a SHA-256 digest computed here; RSA keys with CKM_SHA256_RSA_PKCS. Fails with
+// invalid_input when no key or several match, or both or neither of label and
+// id are given; unsupported for a key neither EC P-256 nor RSA.
+Result<std::unique_ptr<Signer>> open_pkcs11_signer(std::shared_ptr<Pkcs11Token> token, const Pkcs11KeyRef& key,
+                                                   const std::filesystem::path& certificate_chain_file);
+
+struct Pkcs11SignerConfig {
+    Pkcs11TokenConfig token;
+    Pkcs11KeyRef key;
     std::filesystem::path certificate_chain_file;
 };
 
-// Loads the module (dlopen), initializes it (CKF_OS_LOCKING_OK), finds the
-// token by label, opens a session, logs in with the PIN (wiped right after),
-// finds exactly one private key, and proves it. ECDSA keys sign with CKM_ECDSA
-// over a SHA-256 digest computed here; RSA keys with CKM_SHA256_RSA_PKCS. One
-// session is shared by the calls of sign(), serialized by a mutex. Fails with
-// ErrorKind::io or unavailable naming the step and the CKR_ code, or
-// invalid_input for a bad configuration (both or neither of label and id, PIN
-// file mode wider than 0600, ...). If the module was already initialized in the
-// process, it is not finalized when the signer goes.
+// open_pkcs11_token, then open_pkcs11_signer on it.
 Result<std::unique_ptr<Signer>> open_pkcs11_signer(const Pkcs11SignerConfig& config);
 
 // The DER certificates of a PEM file (at most 16 KiB per certificate, 8 certificates).

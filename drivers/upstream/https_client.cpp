@@ -1,6 +1,7 @@
 #include "drivers/upstream/https_client.hpp"
 
 #include <openssl/crypto.h>
+#include <openssl/err.h>
 
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl.hpp>
@@ -235,14 +236,23 @@ Result<std::unique_ptr<HttpsClient>> HttpsClient::create(boost::asio::io_context
     tls.use_certificate_chain_file(settings.cert_file, error);
     if (error)
         return fail(ErrorKind::io, "upstream.cert_file " + settings.cert_file + ": " + error.message());
-    // Read once, refused if readable by others (the rule of every key file), wiped after use.
-    std::string key = CB_TRY(signing::read_private_file(settings.key_file, "upstream.key_file"));
-    tls.use_private_key(boost::asio::buffer(key), ssl::context::pem, error);
-    OPENSSL_cleanse(key.data(), key.size());
-    if (error)
-        return fail(ErrorKind::io, "upstream.key_file " + settings.key_file +
-                                       ": not a usable PEM private key for upstream.cert_file (" + error.message() +
-                                       ")");
+    if (settings.key) {
+        // OpenSSL takes its own reference; the token stays open while it holds the key.
+        if (SSL_CTX_use_PrivateKey(tls.native_handle(), settings.key.get()) != 1) {
+            ERR_clear_error();
+            return fail(ErrorKind::invalid_input,
+                        "upstream TLS key on the PKCS#11 token does not fit upstream.cert_file " + settings.cert_file);
+        }
+    } else {
+        // Read once, refused if readable by others (the rule of every key file), wiped after use.
+        std::string key = CB_TRY(signing::read_private_file(settings.key_file, "upstream.key_file"));
+        tls.use_private_key(boost::asio::buffer(key), ssl::context::pem, error);
+        OPENSSL_cleanse(key.data(), key.size());
+        if (error)
+            return fail(ErrorKind::io, "upstream.key_file " + settings.key_file +
+                                           ": not a usable PEM private key for upstream.cert_file (" + error.message() +
+                                           ")");
+    }
     if (settings.max_connections == 0)
         settings.max_connections = 1;
     auto client = std::unique_ptr<HttpsClient>(new HttpsClient(io, std::move(settings), std::move(impl)));

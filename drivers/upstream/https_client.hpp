@@ -5,9 +5,10 @@
 //   |-----------------|-------------------------------------------------------------|
 //   | TLS             | 1.2 minimum (1.3 preferred by OpenSSL), server certificate  |
 //   |                 | verified against `ca_file` and the host name (SNI set)      |
-//   | client identity | the facility certificate and key (`cert_file`, `key_file`,  |
-//   |                 | key read by signing::read_private_file: refused if its mode |
-//   |                 | is wider than 0600, wiped once loaded)                      |
+//   | client identity | the facility certificate (`cert_file`) and key: `key_file`, |
+//   |                 | read by signing::read_private_file (refused if its mode is  |
+//   |                 | wider than 0600, wiped once loaded), or `key`, a key whose  |
+//   |                 | private half stays on a PKCS#11 token (pkcs11_tls_key.hpp)  |
 //   | connections     | up to `max_connections`, each kept alive between requests;  |
 //   |                 | requests beyond wait in order                               |
 //   | deadline        | `timeout` per step (connect, handshake, write, read): the   |
@@ -30,6 +31,7 @@
 #include <string>
 #include <vector>
 
+#include "drivers/signing/pkcs11_tls_key.hpp"
 #include "protocol/result.hpp"
 
 namespace cb::upstream {
@@ -39,7 +41,8 @@ struct HttpsSettings {
     std::uint16_t port = 443;
     std::string ca_file;
     std::string cert_file;
-    std::string key_file;
+    std::string key_file;  // or
+    signing::TlsKey key;   // when set, instead of key_file
     std::chrono::milliseconds timeout{10'000};
     std::size_t max_connections = 4;
     std::size_t max_body = 1024 * 1024;

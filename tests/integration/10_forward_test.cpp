@@ -23,6 +23,7 @@
 #include "tests/support/pki.hpp"
 #include "tests/support/process.hpp"
 #include "tests/support/receiver.hpp"
+#include "tests/support/softhsm.hpp"
 #include "tests/support/temp_dir.hpp"
 
 namespace fs = std::filesystem;
@@ -92,6 +93,17 @@ public:
         REQUIRE(store->commit(std::vector{reading_of(device, sequence, type, body, patient)}));
     }
 
+    // Puts the facility's keys on a SoftHSM2 token: the EC signing key, and an
+    // RSA key for TLS (so that TLS 1.3 client authentication signs RSA-PSS on
+    // the token); the daemon is configured to use them from there.
+    void keys_on_token() {
+        const auto facility = m_dir / "pki" / "facility";
+        m_token = std::make_unique<cb::test::SoftHsmToken>(
+            m_dir / "softhsm", "carebridge",
+            std::vector<cb::test::SoftHsmToken::Key>{{facility / "ec.key", "facility-sign", "01"},
+                                                     {facility / "rsa.key", "facility-tls", "02"}});
+    }
+
     fs::path config() {
         const auto path = m_dir / "carebridged.toml";
         const auto pki = m_dir / "pki";
@@ -99,11 +111,20 @@ public:
         out << "[daemon]\nstate_dir = \"" << state().string() << "\"\nlog_level = \"debug\"\n"
             << "[upstream]\nenabled = true\nhost = \"localhost\"\nport = " << m_receiver.port() << "\n"
             << "ca_file = \"" << (pki / "ca.crt").string() << "\"\n"
-            << "cert_file = \"" << (pki / "facility/ec.crt").string() << "\"\n"
-            << "key_file = \"" << (pki / "facility/ec.key").string() << "\"\n"
             << "facility_id = \"750000000\"\n"
-            << "signing_key_file = \"" << (pki / "facility/ec.key").string() << "\"\n"
             << "signing_chain_file = \"" << (pki / "facility/ec.crt").string() << "\"\n";
+        if (m_token) {
+            out << "cert_file = \"" << (pki / "facility/rsa.crt").string() << "\"\n"
+                << "tls_key = \"pkcs11\"\npkcs11_tls_key_label = \"facility-tls\"\n"
+                << "signer = \"pkcs11\"\npkcs11_key_label = \"facility-sign\"\n"
+                << "pkcs11_module = \"" << cb::test::SoftHsmToken::module << "\"\n"
+                << "pkcs11_token = \"" << m_token->label() << "\"\n"
+                << "pkcs11_pin_file = \"" << m_token->pin_file().string() << "\"\n";
+        } else {
+            out << "cert_file = \"" << (pki / "facility/ec.crt").string() << "\"\n"
+                << "key_file = \"" << (pki / "facility/ec.key").string() << "\"\n"
+                << "signing_key_file = \"" << (pki / "facility/ec.key").string() << "\"\n";
+        }
         return path;
     }
 
@@ -135,6 +156,7 @@ public:
         CHECK(status->code == 0);
         m_daemon.reset();
     }
+    fs::path pin_file() const { return m_token->pin_file(); }
     fs::path daemon_log() const { return m_dir / ("daemon-" + std::to_string(m_starts) + ".log"); }
     std::string log() const { return cb::test::read_file(daemon_log()); }
 
@@ -162,6 +184,7 @@ private:
     cb::test::TempDir m_dir;
     cb::test::TestPki m_pki;
     cb::test::ReceiverProcess m_receiver;
+    std::unique_ptr<cb::test::SoftHsmToken> m_token;
     std::unique_ptr<Process> m_daemon;
     int m_starts = 0;
     std::size_t m_log_offset = 0;
@@ -185,6 +208,21 @@ TEST_CASE("forward: a paired patient's readings reach the receiver once each, wi
     f.seed(1, "patient-1", "cuff-1", 21);
     f.expect_log("caught up: 1 delivered");
     CHECK(f.stat("observations") == 21);
+    f.stop_daemon();
+}
+
+TEST_CASE("forward: signing key and TLS client key on a PKCS#11 token (SoftHSM2)") {
+    Forward f;
+    f.keys_on_token();
+    f.seed(5, "patient-1");
+    f.pair("patient-1", nir_1);  // --pair authenticates with the token's TLS key too
+    f.start_daemon();
+    f.expect_log("signed ES256 (pkcs11 key), TLS key on PKCS#11 token \"carebridge\"");
+    f.expect_log("caught up: 5 delivered, 0 held, 0 refused");
+    CHECK(f.stat("observations") == 5);
+    CHECK(f.stat("valid_signatures") == 5);
+    // The PIN is in no log line.
+    CHECK(f.log().find(cb::test::read_file(f.pin_file()).substr(0, 6)) == std::string::npos);
     f.stop_daemon();
 }
 

@@ -1,5 +1,6 @@
 #include "daemon/config.hpp"
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 
 using cb::load_config_text;
@@ -114,4 +115,40 @@ TEST_CASE("the shipped configuration is valid") {
         UNSCOPED_INFO(message);
     REQUIRE(load.ok());
     CHECK(load.config->daemon.state_dir == "/var/lib/carebridge");
+}
+
+TEST_CASE("upstream: what each key backend needs is required, and only that") {
+    const std::string common =
+        "[upstream]\nenabled = true\nhost = \"h\"\nca_file = \"/ca\"\ncert_file = \"/c\"\n"
+        "facility_id = \"750000000\"\nsigning_chain_file = \"/chain\"\n";
+    // Files by default: the TLS key file and the signing key file.
+    CHECK(messages(load_config_text(common, "u.toml")) ==
+          std::vector<std::string>{
+              "u.toml:2: upstream.key_file: missing: required when upstream.enabled = true",
+              "u.toml:2: upstream.signing_key_file: missing: required when upstream.enabled = true"});
+
+    // The TLS key on a token: its label and the token, no key file.
+    const auto tls_on_token =
+        load_config_text(common + "tls_key = \"pkcs11\"\nsigning_key_file = \"/sign.key\"\n", "t.toml");
+    CHECK(messages(tls_on_token) ==
+          std::vector<std::string>{
+              "t.toml:2: upstream.pkcs11_tls_key_label: missing: required when upstream.enabled = true",
+              "t.toml:2: upstream.pkcs11_module: missing: required when upstream.enabled = true",
+              "t.toml:2: upstream.pkcs11_token: missing: required when upstream.enabled = true",
+              "t.toml:2: upstream.pkcs11_pin_file: missing: required when upstream.enabled = true"});
+
+    const auto both_on_token =
+        load_config_text(common +
+                             "tls_key = \"pkcs11\"\npkcs11_tls_key_label = \"tls\"\nsigner = \"pkcs11\"\n"
+                             "pkcs11_key_label = \"sign\"\npkcs11_module = \"/m.so\"\npkcs11_token = \"t\"\n"
+                             "pkcs11_pin_file = \"/pin\"\n",
+                         "b.toml");
+    REQUIRE(both_on_token.ok());
+    CHECK(both_on_token.config->upstream.tls_key == "pkcs11");
+    CHECK(both_on_token.config->upstream.pkcs11_tls_key_label == "tls");
+    CHECK(both_on_token.config->upstream.uses_pkcs11());
+
+    const auto unknown = messages(load_config_text(common + "tls_key = \"hsm\"\n", "x.toml"));
+    CHECK(std::find(unknown.begin(), unknown.end(),
+                    "x.toml:8: upstream.tls_key: expected one of \"file\", \"pkcs11\", got \"hsm\"") != unknown.end());
 }
