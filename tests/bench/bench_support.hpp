@@ -3,10 +3,12 @@
 #pragma once
 
 #include <sys/types.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <fstream>
 #include <iostream>
+#include <iterator>
 #include <sstream>
 #include <string>
 
@@ -48,6 +50,35 @@ inline Memory memory_of(pid_t pid) {
             memory.hwm_kib = std::stol(line.substr(6));
     }
     return memory;
+}
+
+// CPU time a process has used so far (all its threads), from /proc/PID/stat.
+struct CpuTime {
+    double user_s = 0;
+    double system_s = 0;
+    double total() const { return user_s + system_s; }
+    CpuTime operator-(const CpuTime& earlier) const { return {user_s - earlier.user_s, system_s - earlier.system_s}; }
+};
+
+inline CpuTime cpu_time_of(pid_t pid) {
+    std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+    std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+    // Fields after the command name, which is in parentheses and may hold spaces:
+    // state(3) ... utime(14) stime(15), in clock ticks.
+    const auto close = text.rfind(')');
+    if (close == std::string::npos)
+        return {};
+    std::istringstream fields(text.substr(close + 2));
+    std::string field;
+    CpuTime out;
+    const double tick = static_cast<double>(::sysconf(_SC_CLK_TCK));
+    for (int index = 3; fields >> field && index <= 15; ++index) {
+        if (index == 14)
+            out.user_s = std::stod(field) / tick;
+        else if (index == 15)
+            out.system_s = std::stod(field) / tick;
+    }
+    return out;
 }
 
 }  // namespace cb::bench

@@ -463,6 +463,13 @@ public:
 
     std::uint16_t mutual_port() const noexcept { return m_mutual_port; }
     std::uint16_t plain_port() const noexcept { return m_plain_port; }
+    // The CPU time of the worker process (worker_processes 1), the master's child.
+    cb::bench::CpuTime worker_cpu() const {
+        std::ifstream children("/proc/" + std::to_string(m_process->pid()) + "/task/" +
+                               std::to_string(m_process->pid()) + "/children");
+        pid_t worker = 0;
+        return children >> worker ? cb::bench::cpu_time_of(worker) : cb::bench::CpuTime{};
+    }
 
 private:
     fs::path m_prefix;
@@ -498,6 +505,7 @@ fs::path make_state(const fs::path& state) {
 struct Delivery {
     double seconds = 0;
     long peak_rss_kib = 0;
+    cb::bench::CpuTime cpu;  // carebridged's, from its start to "caught up"
     std::map<std::string, std::int64_t> outbox;
 };
 
@@ -525,6 +533,7 @@ Delivery deliver(const fs::path& work, const std::string& name, const fs::path& 
                                  cb::test::read_file(log));
     delivery.seconds = seconds_since(start);
     delivery.peak_rss_kib = memory_of(daemon.pid()).hwm_kib;
+    delivery.cpu = cb::bench::cpu_time_of(daemon.pid());
     if (recorder) {
         recorder->signal(SIGINT);
         recorder->wait_for_exit(120s);
@@ -694,7 +703,9 @@ int run(const Options& options) {
     // carebridged against nginx.
     const auto config =
         write_config(work, "carebridged", work / "state", pki, nginx.mutual_port(), options.connections);
+    const auto nginx_before = nginx.worker_cpu();
     const auto forwarded = deliver(work, "carebridged", config, database, backlog, options.perf);
+    const auto nginx_forwarded = nginx.worker_cpu() - nginx_before;
     const double carebridged_rate = backlog / forwarded.seconds;
     say("carebridged -> nginx: " + std::to_string(backlog) + " readings in " + fixed(forwarded.seconds, 2) +
         " s = " + fixed(carebridged_rate, 0) + " readings/s (" + std::to_string(options.connections) +
@@ -702,12 +713,25 @@ int run(const Options& options) {
         " delivered\"); peak RSS " + fixed(static_cast<double>(forwarded.peak_rss_kib) / 1024.0, 1) + " MiB; outbox " +
         describe(forwarded.outbox) + (options.perf ? " [perf record running: slowed]" : ""));
 
+    const auto per_reading = [](const cb::bench::CpuTime& cpu, double count) {
+        return fixed(cpu.total() * 1e6 / count, 1) + " us (user " + fixed(cpu.user_s * 1e6 / count, 1) + ", system " +
+               fixed(cpu.system_s * 1e6 / count, 1) + ")";
+    };
+    say("CPU per reading: carebridged " + per_reading(forwarded.cpu, backlog) + ", nginx worker " +
+        per_reading(nginx_forwarded, backlog) + "; " + fixed(forwarded.cpu.total() / forwarded.seconds, 2) + " + " +
+        fixed(nginx_forwarded.total() / forwarded.seconds, 2) + " cores busy");
+
     // wrk against the same nginx, same number of connections.
+    const auto nginx_before_wrk = nginx.worker_cpu();
     const auto wrk = run_wrk(options, work, nginx.plain_port());
+    const auto nginx_wrk = nginx.worker_cpu() - nginx_before_wrk;
     say("wrk -> nginx: " + fixed(wrk.requests_per_second, 0) + " requests/s (wrk -t1 -c" +
         std::to_string(options.connections) + " -d" + std::to_string(options.wrk_seconds) + "s, " +
         std::to_string(options.bundles) + " pre-built signed bundles round-robin; " + wrk.summary +
         (wrk.problems.empty() ? "" : "; " + wrk.problems) + ")");
+    const double wrk_requests = wrk.requests_per_second * options.wrk_seconds;
+    if (wrk_requests > 0)
+        say("CPU per request: nginx worker " + per_reading(nginx_wrk, wrk_requests) + " under wrk");
 
     // The reference receiver.
     if (!options.skip_receiver) {
