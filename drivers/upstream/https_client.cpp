@@ -3,8 +3,11 @@
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 
+#include <algorithm>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/ssl.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
@@ -24,6 +27,49 @@ struct HttpsClient::Impl {
 };
 
 namespace {
+
+// A header value we write ourselves: visible ASCII and spaces, so that
+// nothing (a token from the platform, a configured host) can end the header
+// line or start another.
+bool is_header_value(std::string_view value) {
+    return std::all_of(value.begin(), value.end(), [](char c) { return c == ' ' || (c > 0x20 && c < 0x7F); });
+}
+
+// The answer as the forwarder needs it: status, Retry-After and body. Beast's
+// response_parser would keep every header in an allocated node; nothing but
+// Retry-After is read, so none is kept. Limits and keep-alive are
+// basic_parser's.
+class AnswerParser final : public http::basic_parser<false> {
+public:
+    unsigned status = 0;
+    std::optional<std::chrono::seconds> retry_after;
+    std::string body;
+
+private:
+    void on_request_impl(http::verb, beast::string_view, beast::string_view, int, beast::error_code&) override {}
+    void on_response_impl(int code, beast::string_view, int, beast::error_code&) override {
+        status = static_cast<unsigned>(code);
+    }
+    void on_field_impl(http::field name, beast::string_view, beast::string_view value, beast::error_code&) override {
+        if (name == http::field::retry_after)
+            retry_after = parse_retry_after(std::string_view(value.data(), value.size()));
+    }
+    void on_header_impl(beast::error_code&) override {}
+    void on_body_init_impl(const boost::optional<std::uint64_t>& length, beast::error_code&) override {
+        if (length)
+            body.reserve(static_cast<std::size_t>(*length));  // at most body_limit: checked before
+    }
+    std::size_t on_body_impl(beast::string_view data, beast::error_code&) override {
+        body.append(data.data(), data.size());
+        return data.size();
+    }
+    void on_chunk_header_impl(std::uint64_t, beast::string_view, beast::error_code&) override {}
+    std::size_t on_chunk_body_impl(std::uint64_t, beast::string_view data, beast::error_code&) override {
+        body.append(data.data(), data.size());
+        return data.size();
+    }
+    void on_finish_impl(beast::error_code&) override {}
+};
 
 std::string describe(const beast::error_code& error) {
     if (error == beast::error::timeout)
@@ -64,30 +110,51 @@ struct HttpsClient::Connection : std::enable_shared_from_this<HttpsClient::Conne
     bool reused = false;   // this request went out on a connection that served one before
     bool retried = false;  // the stale keep-alive retry was used
     beast::flat_buffer buffer;
-    http::request<http::string_body> request;
-    std::optional<http::response_parser<http::string_body>> parser;
+    std::string request;  // the whole request, head and body: one TLS write
+    std::optional<AnswerParser> parser;
     Done done;
 
     const HttpsSettings& settings() const { return owner->m_settings; }
+
+    // The request in HTTP/1.1 wire form (RFC 9112), written here rather than
+    // through Beast's serializer: one buffer, no header nodes.
+    Result<void> compose(const HttpRequest& what) {
+        const bool post = what.method != "GET";
+        if (what.method != "GET" && what.method != "POST")
+            return fail(ErrorKind::internal, "upstream request: method " + what.method + " is not GET or POST");
+        if (what.target.empty() || what.target.front() != '/' || !is_header_value(what.target) ||
+            what.target.find(' ') != std::string::npos)
+            return fail(ErrorKind::internal, "upstream request: target is not an origin-form path");
+        if (!is_header_value(what.bearer) || !is_header_value(what.content_type) || !is_header_value(settings().host))
+            return fail(ErrorKind::invalid_input,
+                        "upstream request: a header value holds a control character (bearer token, content type "
+                        "or host)");
+        request.clear();
+        request.reserve(256 + what.bearer.size() + what.body.size());
+        request.append(post ? "POST " : "GET ").append(what.target).append(" HTTP/1.1\r\nHost: ");
+        request.append(settings().host).append("\r\nUser-Agent: carebridge\r\n");
+        request.append("Accept: application/fhir+json, application/json\r\n");
+        if (!what.bearer.empty())
+            request.append("Authorization: Bearer ").append(what.bearer).append("\r\n");
+        if (post) {
+            request.append("Content-Type: ").append(what.content_type).append("\r\n");
+            request.append("Content-Length: ").append(std::to_string(what.body.size())).append("\r\n");
+        }
+        request.append("\r\n").append(what.body);
+        return {};
+    }
 
     void start(HttpRequest what, Done callback) {
         busy = true;
         retried = false;
         done = std::move(callback);
-        request = {};
-        request.version(11);
-        request.method(what.method == "GET" ? http::verb::get : http::verb::post);
-        request.target(what.target);
-        request.set(http::field::host, settings().host);
-        request.set(http::field::user_agent, "carebridge");
-        request.set(http::field::accept, "application/fhir+json, application/json");
-        request.keep_alive(true);
-        if (!what.bearer.empty())
-            request.set(http::field::authorization, "Bearer " + what.bearer);
-        if (request.method() == http::verb::post) {
-            request.set(http::field::content_type, what.content_type);
-            request.body() = std::move(what.body);
-            request.prepare_payload();
+        if (auto composed = compose(what); !composed) {
+            // Answered asynchronously, like every other outcome.
+            boost::asio::post(io, [self = shared_from_this(), error = std::move(composed).error()]() mutable {
+                if (self->owner != nullptr)
+                    self->complete(std::move(error));
+            });
+            return;
         }
         if (connected) {
             reused = true;
@@ -152,13 +219,14 @@ struct HttpsClient::Connection : std::enable_shared_from_this<HttpsClient::Conne
 
     void write() {
         beast::get_lowest_layer(*stream).expires_after(settings().timeout);
-        http::async_write(*stream, request, [self = shared_from_this()](const beast::error_code& error, std::size_t) {
-            if (self->owner == nullptr)
-                return;
-            if (error)
-                return self->failed(Stage::write, "sending the request: " + describe(error));
-            self->read();
-        });
+        boost::asio::async_write(*stream, boost::asio::buffer(request),
+                                 [self = shared_from_this()](const beast::error_code& error, std::size_t) {
+                                     if (self->owner == nullptr)
+                                         return;
+                                     if (error)
+                                         return self->failed(Stage::write, "sending the request: " + describe(error));
+                                     self->read();
+                                 });
     }
 
     void read() {
@@ -177,13 +245,11 @@ struct HttpsClient::Connection : std::enable_shared_from_this<HttpsClient::Conne
     }
 
     void answered() {
-        auto response = parser->release();
         HttpResponse answer;
-        answer.status = response.result_int();
-        answer.body = std::move(response.body());
-        if (const auto it = response.find(http::field::retry_after); it != response.end())
-            answer.retry_after = parse_retry_after(it->value());
-        if (!response.keep_alive())
+        answer.status = parser->status;
+        answer.body = std::move(parser->body);
+        answer.retry_after = parser->retry_after;
+        if (!parser->keep_alive())
             close();
         complete(std::move(answer));
     }

@@ -16,7 +16,11 @@
 //   | stale keep-alive| a request that fails on a reused connection before any byte |
 //   |                 | of answer is retried once on a fresh one (our POSTs are     |
 //   |                 | conditional creates: idempotent)                            |
-//   | answer          | status, body (at most `max_body` bytes), Retry-After        |
+//   | request         | written in one buffer (one TLS record for head and body);   |
+//   |                 | a bearer token, content type or host holding a control      |
+//   |                 | character is refused (invalid_input) before anything is sent|
+//   | answer          | status, body (at most `max_body` bytes), Retry-After; no    |
+//   |                 | other header is kept                                         |
 //
 // Everything runs on the caller's io_context; callbacks are invoked there.
 #pragma once

@@ -1,11 +1,15 @@
 // The outbox to the national space (drivers/storage/outbox.hpp): queued in
-// the same transaction as the reading, state transitions, restart, pairings.
+// the same transaction as the reading, state transitions, restart, pairings;
+// and the parts of the HTTPS client that need no server.
 #include "drivers/storage/outbox.hpp"
 
+#include <boost/asio/io_context.hpp>
 #include <catch2/catch.hpp>
+#include <optional>
 
 #include "drivers/storage/reading_store.hpp"
 #include "drivers/upstream/https_client.hpp"
+#include "tests/support/pki.hpp"
 #include "tests/support/temp_dir.hpp"
 
 using cb::storage::NewReading;
@@ -145,4 +149,31 @@ TEST_CASE("https client: Retry-After in seconds is read, capped; dates and garba
     CHECK_FALSE(parse_retry_after("-1").has_value());
     CHECK_FALSE(parse_retry_after("").has_value());
     CHECK_FALSE(parse_retry_after("12345678901").has_value());
+}
+
+TEST_CASE("https client: a header value with a line break is refused before anything is sent") {
+    cb::test::TempDir dir;
+    const cb::test::TestPki pki(CAREBRIDGE_SOURCE_DIR, dir / "pki", {});
+    boost::asio::io_context io;
+    cb::upstream::HttpsSettings settings;
+    settings.host = "127.0.0.1";
+    settings.port = 9;  // nothing is connected to: the request never leaves
+    settings.ca_file = pki.ca_certificate().string();
+    settings.cert_file = (pki.directory() / "facility" / "ec.crt").string();
+    settings.key_file = (pki.directory() / "facility" / "ec.key").string();
+    auto client = cb::upstream::HttpsClient::create(io, settings);
+    REQUIRE(client);
+    cb::upstream::HttpRequest request;
+    request.target = "/fhir";
+    request.content_type = "application/fhir+json";
+    request.body = "{}";
+    request.bearer = "token\r\nX-Injected: 1";
+    std::optional<cb::Result<cb::upstream::HttpResponse>> answer;
+    (*client)->send(request, [&](cb::Result<cb::upstream::HttpResponse> result) { answer = std::move(result); });
+    io.run();
+    REQUIRE(answer.has_value());
+    REQUIRE_FALSE(answer->has_value());
+    CHECK(answer->error().kind() == cb::ErrorKind::invalid_input);
+    CHECK(answer->error().message().find("control character") != std::string::npos);
+    CHECK(answer->error().message().find("X-Injected") == std::string::npos);
 }
