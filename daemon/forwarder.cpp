@@ -253,11 +253,14 @@ std::optional<std::string> Forwarder::build_signed_bundle(const storage::OutboxI
         problem = std::string(upstream::to_string(bundle.error().problem));
         return std::nullopt;
     }
-    if (auto signed_ok = m_bundle_signer->sign(*bundle, now_time()); !signed_ok) {
-        problem = "signing-failed: " + signed_ok.error().message();
+    // The text sent: the signature spliced in front of the canonical payload
+    // (docs/upstream.md §5), with no second serialization of the bundle.
+    auto text = m_bundle_signer->signed_text(*bundle, now_time());
+    if (!text) {
+        problem = "signing-failed: " + text.error().message();
         return std::nullopt;
     }
-    return boost::json::serialize(*bundle);
+    return std::move(*text);
 }
 
 Forwarder::Window Forwarder::read_window(std::size_t limit, std::vector<SignJob>& to_sign) {
