@@ -144,7 +144,7 @@ struct HttpsClient::Connection : std::enable_shared_from_this<HttpsClient::Conne
         return {};
     }
 
-    void start(HttpRequest what, Done callback) {
+    void start(const HttpRequest& what, Done callback) {
         busy = true;
         retried = false;
         done = std::move(callback);
@@ -345,7 +345,7 @@ void HttpsClient::pump() {
         auto [request, done] = std::move(m_queue.front());
         m_queue.pop_front();
         ++m_busy;
-        connection->start(std::move(request), std::move(done));
+        connection->start(request, std::move(done));
     }
 }
 
