@@ -16,6 +16,7 @@
 #include <cstring>
 
 #include "drivers/signing/pkcs11_token.hpp"
+#include "drivers/signing/signer_internal.hpp"
 
 namespace cb::signing {
 namespace {
@@ -125,20 +126,12 @@ const Methods& methods() {
     return instance;
 }
 
-struct X509Free {
-    void operator()(X509* certificate) const { X509_free(certificate); }
-};
-
-Result<std::unique_ptr<X509, X509Free>> first_certificate(const std::filesystem::path& file) {
-    const auto chain = CB_TRY(read_certificate_chain(file));
-    const unsigned char* cursor = chain.front().data();
-    std::unique_ptr<X509, X509Free> certificate(d2i_X509(nullptr, &cursor, static_cast<long>(chain.front().size())));
-    if (!certificate) {
-        ERR_clear_error();
+Result<internal::X509Ptr> first_certificate(const std::filesystem::path& file) {
+    auto leaf = internal::decode_leaf(CB_TRY(read_certificate_chain(file)));
+    if (!leaf)
         return fail(ErrorKind::invalid_input,
                     "certificate " + file.string() + ": the first certificate does not parse");
-    }
-    return certificate;
+    return leaf;
 }
 
 // An EVP_PKEY with the certificate's public key whose private operations go

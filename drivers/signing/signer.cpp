@@ -147,22 +147,26 @@ Result<JwsAlgorithm> algorithm_of(EVP_PKEY* key, const std::string& what) {
     return fail(ErrorKind::unsupported, what + ": neither an EC P-256 nor an RSA key");
 }
 
+X509Ptr decode_leaf(const std::vector<Bytes>& chain) {
+    const unsigned char* cursor = chain.front().data();
+    X509Ptr leaf(d2i_X509(nullptr, &cursor, static_cast<long>(chain.front().size())));
+    if (!leaf)
+        ERR_clear_error();
+    return leaf;
+}
+
 Result<void> prove(Signer& signer, const std::string& what) {
     static constexpr std::string_view message = "carebridge signer self-test";
     const auto data = std::span(reinterpret_cast<const std::uint8_t*>(message.data()), message.size());
     const auto signature = signer.sign(data);
     if (!signature)
         return signature.error().with_context(what + ": self-test signature");
-    const Bytes& leaf_der = signer.certificate_chain().front();
-    const unsigned char* cursor = leaf_der.data();
-    X509* leaf = d2i_X509(nullptr, &cursor, static_cast<long>(leaf_der.size()));
-    if (leaf == nullptr) {
-        ERR_clear_error();
+    const X509Ptr leaf = decode_leaf(signer.certificate_chain());
+    if (!leaf)
         return fail(ErrorKind::invalid_input, what + ": the first certificate of the chain does not parse");
-    }
     std::array<char, 256> subject{};
-    X509_NAME_oneline(X509_get_subject_name(leaf), subject.data(), static_cast<int>(subject.size()));
-    EVP_PKEY* key = X509_get0_pubkey(leaf);
+    X509_NAME_oneline(X509_get_subject_name(leaf.get()), subject.data(), static_cast<int>(subject.size()));
+    EVP_PKEY* key = X509_get0_pubkey(leaf.get());
     Bytes signature_bytes = *signature;
     bool valid = key != nullptr;
     if (valid && signer.algorithm() == JwsAlgorithm::es256) {
@@ -175,7 +179,6 @@ Result<void> prove(Signer& signer, const std::string& what) {
     valid = valid && context != nullptr && EVP_DigestVerifyInit(context, nullptr, EVP_sha256(), nullptr, key) == 1 &&
             EVP_DigestVerify(context, signature_bytes.data(), signature_bytes.size(), data.data(), data.size()) == 1;
     EVP_MD_CTX_free(context);
-    X509_free(leaf);
     ERR_clear_error();
     if (!valid)
         return fail(ErrorKind::invalid_input, what + " does not match the certificate " + std::string(subject.data()));

@@ -119,9 +119,9 @@ struct HttpsClient::Connection : std::enable_shared_from_this<HttpsClient::Conne
     // The request in HTTP/1.1 wire form (RFC 9112), written here rather than
     // through Beast's serializer: one buffer, no header nodes.
     Result<void> compose(const HttpRequest& what) {
-        const bool post = what.method != "GET";
         if (what.method != "GET" && what.method != "POST")
             return fail(ErrorKind::internal, "upstream request: method " + what.method + " is not GET or POST");
+        const bool post = what.method == "POST";
         if (what.target.empty() || what.target.front() != '/' || !is_header_value(what.target) ||
             what.target.find(' ') != std::string::npos)
             return fail(ErrorKind::internal, "upstream request: target is not an origin-form path");
