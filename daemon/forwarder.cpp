@@ -248,14 +248,14 @@ std::optional<std::string> Forwarder::build_signed_bundle(const storage::OutboxI
                                       .patient_idpe = id_pe,
                                       .practitioner_idnps = std::nullopt,
                                       .glucose_moment = moment};
-    auto bundle = upstream::build_bundle(input);
+    // The bundle written directly as canonical JSON (no JSON tree), and the
+    // text sent: the signature spliced in front of it (docs/upstream.md §5).
+    auto bundle = upstream::bundle_text(input);
     if (!bundle) {
         problem = std::string(upstream::to_string(bundle.error().problem));
         return std::nullopt;
     }
-    // The text sent: the signature spliced in front of the canonical payload
-    // (docs/upstream.md §5), with no second serialization of the bundle.
-    auto text = m_bundle_signer->signed_text(*bundle, now_time());
+    auto text = m_bundle_signer->signed_canonical_text(*bundle, now_time());
     if (!text) {
         problem = "signing-failed: " + text.error().message();
         return std::nullopt;

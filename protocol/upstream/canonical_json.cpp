@@ -289,6 +289,98 @@ std::string ecmascript_number(double value) {
     return digits.substr(0, 1) + "." + digits.substr(1) + "e" + sign + magnitude;
 }
 
+// --- CanonicalWriter ----------------------------------------------------------
+
+CanonicalWriter::CanonicalWriter(std::size_t reserve) {
+    m_out.reserve(reserve);
+    m_levels.reserve(16);
+}
+
+void CanonicalWriter::keep(Error error) {
+    if (!m_error)
+        m_error = std::move(error);
+}
+
+void CanonicalWriter::before_value() {
+    if (m_levels.empty() || m_levels.back().object)
+        return;  // the top value, or a member's value (key() wrote the comma)
+    if (!m_levels.back().empty)
+        m_out += ',';
+    m_levels.back().empty = false;
+}
+
+CanonicalWriter& CanonicalWriter::begin_object() {
+    before_value();
+    if (m_levels.size() >= max_canonical_depth)
+        keep(Error(ErrorKind::limit_exceeded,
+                   "canonical JSON: nested deeper than " + std::to_string(max_canonical_depth) + " levels"));
+    m_levels.push_back(Level{.object = true, .empty = true, .last_key = {}});
+    m_out += '{';
+    return *this;
+}
+
+CanonicalWriter& CanonicalWriter::end_object() {
+    assert(!m_levels.empty() && m_levels.back().object);
+    m_levels.pop_back();
+    m_out += '}';
+    return *this;
+}
+
+CanonicalWriter& CanonicalWriter::begin_array() {
+    before_value();
+    if (m_levels.size() >= max_canonical_depth)
+        keep(Error(ErrorKind::limit_exceeded,
+                   "canonical JSON: nested deeper than " + std::to_string(max_canonical_depth) + " levels"));
+    m_levels.push_back(Level{.object = false, .empty = true, .last_key = {}});
+    m_out += '[';
+    return *this;
+}
+
+CanonicalWriter& CanonicalWriter::end_array() {
+    assert(!m_levels.empty() && !m_levels.back().object);
+    m_levels.pop_back();
+    m_out += ']';
+    return *this;
+}
+
+CanonicalWriter& CanonicalWriter::key(std::string_view name) {
+    assert(!m_levels.empty() && m_levels.back().object);
+    Level& level = m_levels.back();
+    // Literal ASCII names that need no escape; RFC 8785's UTF-16 order is
+    // then byte order.
+    assert(is_ascii(name) && std::none_of(name.begin(), name.end(), needs_escape));
+    assert(level.empty || level.last_key < name);
+    if (!level.empty)
+        m_out += ',';
+    level.empty = false;
+    level.last_key = name;
+    m_out += '"';
+    m_out += name;
+    m_out += "\":";
+    return *this;
+}
+
+CanonicalWriter& CanonicalWriter::string(std::string_view text) {
+    before_value();
+    if (auto written = write_string(text, m_out); !written)
+        keep(std::move(written).error());
+    return *this;
+}
+
+CanonicalWriter& CanonicalWriter::number(double value) {
+    before_value();
+    if (auto written = write_number(value, m_out); !written)
+        keep(std::move(written).error());
+    return *this;
+}
+
+Result<std::string> CanonicalWriter::finish() && {
+    assert(m_levels.empty());
+    if (m_error)
+        return std::move(*m_error);
+    return std::move(m_out);
+}
+
 Result<std::string> canonicalize(const boost::json::value& value) {
     std::string out;
     out.reserve(4096);

@@ -25,8 +25,10 @@
 
 #include <boost/json/value.hpp>
 #include <cstddef>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "protocol/result.hpp"
 
@@ -40,6 +42,53 @@ Result<std::string> canonicalize(const boost::json::value& value);
 // The canonical text of `object` without its member named `member` (what a
 // copy with that member erased would give, without the copy).
 Result<std::string> canonicalize_without(const boost::json::object& object, std::string_view member);
+
+// Writes canonical text directly, for a producer that knows the canonical
+// order of its members (the bundle builder, the signature): no tree, no sort.
+// The caller emits each object's members in increasing order of their names,
+// which are ASCII string literals (both asserted: a name out of order would
+// give text that is not canonical, and every verifier would then recompute a
+// different payload). Strings are escaped and checked as canonicalize does,
+// numbers printed as canonicalize prints a double; the first problem is kept
+// and finish() returns it.
+//
+//   CanonicalWriter out;
+//   out.begin_object().member("a", 1.5).key("b").begin_array().string("x").end_array().end_object();
+//   std::move(out).finish()   -> {"a":1.5,"b":["x"]}
+class CanonicalWriter {
+public:
+    explicit CanonicalWriter(std::size_t reserve = 4096);
+
+    CanonicalWriter& begin_object();
+    CanonicalWriter& end_object();
+    CanonicalWriter& begin_array();
+    CanonicalWriter& end_array();
+    // The next member's name: greater than the previous one of this object.
+    CanonicalWriter& key(std::string_view name);
+    CanonicalWriter& string(std::string_view text);
+    CanonicalWriter& number(double value);
+
+    CanonicalWriter& member(std::string_view name, std::string_view text) { return key(name).string(text); }
+    CanonicalWriter& member(std::string_view name, double value) { return key(name).number(value); }
+
+    // The text, or the first problem (a string not UTF-8: invalid_input; a
+    // number not finite: invalid_input; deeper than max_canonical_depth:
+    // limit_exceeded). Asserts that every container was closed.
+    Result<std::string> finish() &&;
+
+private:
+    struct Level {
+        bool object = false;
+        bool empty = true;
+        std::string_view last_key;  // objects: the previous member's name (a literal)
+    };
+    void before_value();
+    void keep(Error error);
+
+    std::string m_out;
+    std::vector<Level> m_levels;
+    std::optional<Error> m_error;
+};
 
 // ECMAScript Number::toString of a finite double ("1e+21", "0.000001", "1e-7",
 // "123.456", "-0" -> "0"). Asserts that `value` is finite.

@@ -16,6 +16,8 @@
 #include <utility>
 #include <variant>
 
+#include "protocol/upstream/canonical_json.hpp"
+
 namespace cb::upstream {
 namespace {
 
@@ -234,10 +236,6 @@ std::string format_effective(const devices::DeviceTime& time) {
     return out + buffer;
 }
 
-json::object coding(std::string_view system, std::string_view code) {
-    return json::object{{"system", system}, {"code", code}};
-}
-
 // Values are rounded to 3 decimals (a milligram, a millimetre, a thousandth of
 // a degree: finer than any device we reference). Besides hiding conversion
 // noise (5.5 mmol/L is 99.08800000000001 mg/dL), it keeps every number at 15
@@ -246,10 +244,6 @@ json::object coding(std::string_view system, std::string_view code) {
 // reads a number differently recomputes a different canonical payload.
 double rounded(double value) {
     return std::round(value * 1000.0) / 1000.0;
-}
-
-json::object quantity(double value, std::string_view ucum, std::string_view unit) {
-    return json::object{{"value", rounded(value)}, {"unit", unit}, {"system", ucum_system}, {"code", ucum}};
 }
 
 std::string unit_display(std::string_view ucum) {
@@ -425,7 +419,43 @@ std::string observation_key(const devices::DeviceId& device, std::uint64_t seque
 
 // --- building ----------------------------------------------------------------
 
-BundleResult<json::object> build_bundle(const BundleInput& input) {
+namespace {
+
+// The members below are written in canonical order (RFC 8785: sorted by name),
+// so the text is canonical as written: CanonicalWriter asserts the order.
+
+void write_codings(CanonicalWriter& out, std::initializer_list<std::pair<std::string_view, std::string_view>> codings) {
+    out.begin_object().key("coding").begin_array();
+    for (const auto& [system, code] : codings)
+        out.begin_object().member("code", code).member("system", system).end_object();
+    out.end_array().end_object();
+}
+
+void write_meta(CanonicalWriter& out, std::string_view profile) {
+    out.begin_object().key("profile").begin_array().string(profile).end_array().end_object();
+}
+
+void write_quantity(CanonicalWriter& out, double value, std::string_view ucum, std::string_view unit) {
+    out.begin_object()
+        .member("code", ucum)
+        .member("system", ucum_system)
+        .member("unit", unit)
+        .member("value", rounded(value))
+        .end_object();
+}
+
+void write_request(CanonicalWriter& out, const std::string& if_none_exist, std::string_view type) {
+    out.key("request")
+        .begin_object()
+        .member("ifNoneExist", if_none_exist)
+        .member("method", "POST")
+        .member("url", type)
+        .end_object();
+}
+
+}  // namespace
+
+BundleResult<std::string> bundle_text(const BundleInput& input) {
     const TypeSpec& spec = spec_of(input.reading.type);
 
     if (input.sequence == 0)
@@ -446,55 +476,16 @@ BundleResult<json::object> build_bundle(const BundleInput& input) {
                           std::to_string(input.sequence) +
                           ": the IG requires the moment of measurement (JDV_J157) and none was given");
 
-    // Device.
-    const std::string device_system(input.eui64 ? eui64_system : carebridge_device_system);
-    const std::string device_value = input.eui64 ? format_eui64(*input.eui64) : input.device.str();
-    const std::string device_id = uuid_v5("Device|" + device_system + "|" + device_value);
-    json::object device_identifier{{"system", device_system}, {"value", device_value}};
-    if (input.eui64)
-        device_identifier.emplace("type", json::object{{"coding", json::array{coding(continua_identifiers, "SYSID")}}});
-    json::object device{{"resourceType", "Device"},
-                        {"id", device_id},
-                        {"meta", json::object{{"profile", json::array{phd_device_profile}}}},
-                        {"identifier", json::array{device_identifier}}};
-    if (!input.manufacturer.empty())
-        device.emplace("manufacturer", input.manufacturer);
-    if (!input.model.empty())
-        device.emplace("modelNumber", input.model);
-    // MDC_MOC_VMS_MDS_SIMP, and the generic 20601 specialization as the IG's example.
-    device.emplace("type", json::object{{"coding", json::array{coding(mdc_system, "65573")}}});
-    device.emplace(
-        "specialization",
-        json::array{json::object{{"systemType", json::object{{"coding", json::array{coding(mdc_system, "528457")}}}}}});
-
-    // Observation.
-    const std::string key = observation_key(input.device, input.sequence);
-    const std::string observation_id = uuid_v5("Observation|" + std::string(carebridge_observation_system) + "|" + key);
-    json::array codings;
-    codings.push_back(
-        coding(spec.type == MeasurementType::blood_glucose ? ans_loinc_system : loinc_system, spec.loinc));
-
-    json::object observation{
-        {"resourceType", "Observation"},
-        {"id", observation_id},
-        {"meta", json::object{{"profile", json::array{profile_url(spec.profile_id)}}}},
-        {"identifier", json::array{json::object{{"system", carebridge_observation_system}, {"value", key}}}},
-        {"status", "final"},
-        {"category", json::array{json::object{{"coding", json::array{coding(category_system, "vital-signs")}}}}}};
-
+    // The values, checked before anything is written.
+    std::array<const StoredComponent*, 2> pressures{};
+    const StoredComponent* source = nullptr;
+    std::string mdc_code;
     if (spec.type == MeasurementType::blood_pressure) {
-        codings.push_back(coding(mdc_system, std::to_string(spec.mdc)));
-        json::array components;
-        for (const auto& part : bp_components) {
-            const StoredComponent* component = CB_TRY(checked_component(input.reading, part.mdc, "mm[Hg]", part.name));
-            components.push_back(json::object{
-                {"code", json::object{{"coding", json::array{coding(loinc_system, part.loinc),
-                                                             coding(mdc_system, std::to_string(part.mdc))}}}},
-                {"valueQuantity", quantity(component->value, "mm[Hg]", "mm[Hg]")}});
-        }
-        observation.emplace("component", std::move(components));
+        for (std::size_t i = 0; i < bp_components.size(); ++i)
+            pressures[i] =
+                CB_TRY(checked_component(input.reading, bp_components[i].mdc, "mm[Hg]", bp_components[i].name));
+        mdc_code = std::to_string(spec.mdc);
     } else {
-        const StoredComponent* source = nullptr;
         for (const std::uint32_t code : spec.sources)
             if (code != 0 && source == nullptr)
                 source = find_component(input.reading, code);
@@ -502,50 +493,99 @@ BundleResult<json::object> build_bundle(const BundleInput& input) {
             return refuse(BundleProblem::bad_value, std::string("reading: no ") + devices::to_string(spec.type) +
                                                         " component (" + std::to_string(spec.sources[0]) + ")");
         source = CB_TRY(checked_component(input.reading, source->code, spec.stored, devices::to_string(spec.type)));
-        codings.push_back(coding(mdc_system, std::to_string(spec.mdc != 0 ? spec.mdc : source->code)));
-        observation.emplace("valueQuantity", quantity(source->value, spec.ucum, unit_display(spec.ucum)));
+        mdc_code = std::to_string(spec.mdc != 0 ? spec.mdc : source->code);
     }
-    observation.emplace("code", json::object{{"coding", std::move(codings)}});
-    observation.emplace(
-        "subject",
-        json::object{{"identifier", json::object{{"system", mes_patient_system}, {"value", input.patient_idpe}}}});
-    observation.emplace("effectiveDateTime", format_effective(input.reading.time));
-    if (input.practitioner_idnps)
-        observation.emplace(
-            "performer", json::array{json::object{{"type", "Practitioner"},
-                                                  {"identifier", json::object{{"system", idnps_system},
-                                                                              {"value", *input.practitioner_idnps}}}}});
-    observation.emplace("device", json::object{{"reference", "Device/" + device_id}});
+
+    const std::string device_system(input.eui64 ? eui64_system : carebridge_device_system);
+    const std::string device_value = input.eui64 ? format_eui64(*input.eui64) : input.device.str();
+    const std::string device_id = uuid_v5("Device|" + device_system + "|" + device_value);
+    const std::string key = observation_key(input.device, input.sequence);
+    const std::string observation_id = uuid_v5("Observation|" + std::string(carebridge_observation_system) + "|" + key);
+
+    CanonicalWriter out;
+    out.begin_object().key("entry").begin_array();
+
+    // entry[0]: the Device (PhdDevice).
+    out.begin_object().member("fullUrl", "urn:uuid:" + device_id);
+    write_request(out, "identifier=" + device_system + "|" + device_value, "Device");
+    out.key("resource").begin_object().member("id", device_id);
+    out.key("identifier").begin_array().begin_object().member("system", device_system);
+    if (input.eui64)
+        write_codings(out.key("type"), {{continua_identifiers, "SYSID"}});
+    out.member("value", device_value).end_object().end_array();
+    if (!input.manufacturer.empty())
+        out.member("manufacturer", input.manufacturer);
+    write_meta(out.key("meta"), phd_device_profile);
+    if (!input.model.empty())
+        out.member("modelNumber", input.model);
+    out.member("resourceType", "Device");
+    // The generic 20601 specialization as the IG's example, and MDC_MOC_VMS_MDS_SIMP.
+    out.key("specialization").begin_array().begin_object();
+    write_codings(out.key("systemType"), {{mdc_system, "528457"}});
+    out.end_object().end_array();
+    write_codings(out.key("type"), {{mdc_system, "65573"}});
+    out.end_object().end_object();
+
+    // entry[1]: the Observation.
+    out.begin_object().member("fullUrl", "urn:uuid:" + observation_id);
+    write_request(out, "identifier=" + std::string(carebridge_observation_system) + "|" + key, "Observation");
+    out.key("resource").begin_object();
+    out.key("category").begin_array();
+    write_codings(out, {{category_system, "vital-signs"}});
+    out.end_array();
+    write_codings(out.key("code"),
+                  {{spec.type == MeasurementType::blood_glucose ? ans_loinc_system : loinc_system, spec.loinc},
+                   {mdc_system, mdc_code}});
+    if (spec.type == MeasurementType::blood_pressure) {
+        out.key("component").begin_array();
+        for (std::size_t i = 0; i < bp_components.size(); ++i) {
+            out.begin_object();
+            write_codings(out.key("code"),
+                          {{loinc_system, bp_components[i].loinc}, {mdc_system, std::to_string(bp_components[i].mdc)}});
+            write_quantity(out.key("valueQuantity"), pressures[i]->value, "mm[Hg]", "mm[Hg]");
+            out.end_object();
+        }
+        out.end_array();
+    }
+    out.key("device").begin_object().member("reference", "Device/" + device_id).end_object();
+    out.member("effectiveDateTime", format_effective(input.reading.time));
     if (spec.type == MeasurementType::blood_glucose) {
         const MomentSpec& moment = *std::find_if(moment_specs.begin(), moment_specs.end(), [&](const MomentSpec& m) {
             return m.moment == *input.glucose_moment;
         });
-        observation.emplace(
-            "extension",
-            json::array{json::object{
-                {"url", moment_extension_url()},
-                {"valueCodeableConcept", json::object{{"coding", json::array{coding(moment.system, moment.code)}}}}}});
+        out.key("extension").begin_array().begin_object().member("url", moment_extension_url());
+        write_codings(out.key("valueCodeableConcept"), {{moment.system, moment.code}});
+        out.end_object().end_array();
     }
+    out.member("id", observation_id);
+    out.key("identifier").begin_array().begin_object();
+    out.member("system", carebridge_observation_system).member("value", key).end_object().end_array();
+    write_meta(out.key("meta"), profile_url(spec.profile_id));
+    if (input.practitioner_idnps) {
+        out.key("performer").begin_array().begin_object().key("identifier").begin_object();
+        out.member("system", idnps_system).member("value", *input.practitioner_idnps).end_object();
+        out.member("type", "Practitioner").end_object().end_array();
+    }
+    out.member("resourceType", "Observation").member("status", "final");
+    out.key("subject").begin_object().key("identifier").begin_object();
+    out.member("system", mes_patient_system).member("value", input.patient_idpe).end_object().end_object();
+    if (source != nullptr)
+        write_quantity(out.key("valueQuantity"), source->value, spec.ucum, unit_display(spec.ucum));
+    out.end_object().end_object();
 
-    json::array entries;
-    entries.push_back(
-        json::object{{"fullUrl", "urn:uuid:" + device_id},
-                     {"resource", std::move(device)},
-                     {"request", json::object{{"method", "POST"},
-                                              {"url", "Device"},
-                                              {"ifNoneExist", "identifier=" + device_system + "|" + device_value}}}});
-    entries.push_back(json::object{
-        {"fullUrl", "urn:uuid:" + observation_id},
-        {"resource", std::move(observation)},
-        {"request",
-         json::object{{"method", "POST"},
-                      {"url", "Observation"},
-                      {"ifNoneExist", "identifier=" + std::string(carebridge_observation_system) + "|" + key}}}});
-    return json::object{
-        {"resourceType", "Bundle"},
-        {"meta", json::object{{"profile", json::array{profile_url("mesures-bundle-flux-alimentation")}}}},
-        {"type", "transaction"},
-        {"entry", std::move(entries)}};
+    out.end_array();
+    write_meta(out.key("meta"), profile_url("mesures-bundle-flux-alimentation"));
+    out.member("resourceType", "Bundle").member("type", "transaction").end_object();
+
+    auto text = std::move(out).finish();
+    if (!text)  // the manufacturer's or model's name from the catalog, not UTF-8
+        return refuse(BundleProblem::malformed, "device " + quote(input.device.str()) + ": " + text.error().message());
+    return std::move(text).value();
+}
+
+BundleResult<json::object> build_bundle(const BundleInput& input) {
+    const std::string text = CB_TRY(bundle_text(input));
+    return json::parse(text).as_object();
 }
 
 // --- parsing -----------------------------------------------------------------

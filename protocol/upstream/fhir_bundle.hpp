@@ -186,6 +186,11 @@ using BundleResult = Result<T, BundleRefusal>;
 //   bad_performer           an IDNPS outside [A-Za-z0-9]{1,32};
 //   wrong_unit / bad_value  a component not in its canonical unit, not finite, or a
 //                           required component missing.
+//   malformed               the manufacturer or model is not UTF-8.
+// The text is RFC 8785 canonical JSON (canonical_json.hpp), written directly
+// in canonical order: the JWS payload as is (jws.hpp BundleSigner).
+BundleResult<std::string> bundle_text(const BundleInput& input);
+// The same bundle as a JSON object.
 BundleResult<boost::json::object> build_bundle(const BundleInput& input);
 
 // The Observation's business key, "<device id>:<seq>" (under carebridge_observation_system).

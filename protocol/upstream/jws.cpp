@@ -14,7 +14,6 @@
 #include <boost/json/array.hpp>
 #include <boost/json/error.hpp>
 #include <boost/json/parse.hpp>
-#include <boost/json/serialize.hpp>
 #include <boost/json/string.hpp>
 #include <chrono>
 #include <cstdio>
@@ -256,7 +255,7 @@ Result<std::shared_ptr<const std::string>> BundleSigner::encoded_header(const st
     return encoded;
 }
 
-Result<json::object> BundleSigner::signature_over(std::string_view payload, const std::string& when) const {
+Result<std::string> BundleSigner::signature_over(std::string_view payload, const std::string& when) const {
     const auto header = CB_TRY(encoded_header(when));
     std::string signing_input;
     signing_input.reserve(header->size() + 1 + (payload.size() + 2) / 3 * 4);
@@ -278,13 +277,21 @@ Result<json::object> BundleSigner::signature_over(std::string_view payload, cons
     data.reserve((compact.size() + 2) / 3 * 4);
     base64_append(bytes_of(compact), data);
 
-    return json::object{
-        {"type", json::array{json::object{{"system", signature_type_system}, {"code", signature_type_source}}}},
-        {"when", when},
-        {"who", json::object{{"identifier", json::object{{"system", m_who_system}, {"value", m_who_value}}}}},
-        {"targetFormat", "application/fhir+json"},
-        {"sigFormat", jose_format},
-        {"data", std::move(data)}};
+    CanonicalWriter out(data.size() + 512);
+    out.begin_object()
+        .member("data", data)
+        .member("sigFormat", jose_format)
+        .member("targetFormat", "application/fhir+json");
+    out.key("type")
+        .begin_array()
+        .begin_object()
+        .member("code", signature_type_source)
+        .member("system", signature_type_system)
+        .end_object()
+        .end_array();
+    out.member("when", when).key("who").begin_object().key("identifier").begin_object();
+    out.member("system", m_who_system).member("value", m_who_value).end_object().end_object().end_object();
+    return std::move(out).finish();
 }
 
 Result<void> BundleSigner::sign(json::object& bundle, devices::Microseconds when_time) const {
@@ -292,22 +299,28 @@ Result<void> BundleSigner::sign(json::object& bundle, devices::Microseconds when
         return fail(ErrorKind::invalid_input, "sign bundle: the bundle is already signed");
     const std::string when = format_instant(when_time);
     const std::string payload = CB_TRY(signing_payload(bundle));
-    bundle.emplace("signature", CB_TRY(signature_over(payload, when)));
+    bundle.emplace("signature", json::parse(CB_TRY(signature_over(payload, when))));
     return {};
 }
 
 Result<std::string> BundleSigner::signed_text(const json::object& bundle, devices::Microseconds when_time) const {
     if (bundle.contains("signature"))
         return fail(ErrorKind::invalid_input, "sign bundle: the bundle is already signed");
+    return signed_canonical_text(CB_TRY(canonicalize(bundle)), when_time);
+}
+
+Result<std::string> BundleSigner::signed_canonical_text(std::string_view payload,
+                                                        devices::Microseconds when_time) const {
+    if (payload.size() < 2 || payload.front() != '{' || payload.back() != '}')
+        return fail(ErrorKind::invalid_input, "sign bundle: the canonical bundle is not a JSON object");
     const std::string when = format_instant(when_time);
-    const std::string payload = CB_TRY(canonicalize(bundle));
-    const json::object signature = CB_TRY(signature_over(payload, when));
+    const std::string signature = CB_TRY(signature_over(payload, when));
     // {"signature":{...}, + the payload's members: the signed bundle without a
     // second serialization (a verifier canonicalizes it again anyway).
     std::string text;
-    text.reserve(payload.size() + 3072);
+    text.reserve(payload.size() + signature.size() + 16);
     text += R"({"signature":)";
-    text += json::serialize(signature);
+    text += signature;
     if (payload.size() > 2)
         text += ',';
     text.append(payload, 1);

@@ -102,6 +102,10 @@ public:
     // `bundle` is left unsigned. The forwarder's path: no copy of the bundle,
     // one serialization.
     Result<std::string> signed_text(const boost::json::object& bundle, devices::Microseconds when) const;
+    // signed_text of a bundle given as its canonical text (fhir_bundle.hpp
+    // bundle_text writes it so): the forwarder's path, with no JSON tree at
+    // all. Text that is not canonical gives a signature no verifier accepts.
+    Result<std::string> signed_canonical_text(std::string_view canonical_bundle, devices::Microseconds when) const;
 
 private:
     struct HeaderCache {
@@ -113,8 +117,9 @@ private:
     BundleSigner() = default;
     // BASE64URL(canonical protected header) for a signing time, cached per second.
     Result<std::shared_ptr<const std::string>> encoded_header(const std::string& when) const;
-    // The Signature object over `payload` (the canonical unsigned bundle).
-    Result<boost::json::object> signature_over(std::string_view payload, const std::string& when) const;
+    // The Signature object over `payload` (the canonical unsigned bundle), as
+    // canonical JSON text.
+    Result<std::string> signature_over(std::string_view payload, const std::string& when) const;
 
     JwsAlgorithm m_algorithm = JwsAlgorithm::es256;
     boost::json::array m_x5c;

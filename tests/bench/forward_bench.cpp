@@ -5,10 +5,10 @@
 //   phase      what happens                                          what is measured
 //   ---------  ----------------------------------------------------  ---------------------------------
 //   pki        scripts/test-pki (CA, facility, receiver sections)    -
-//   signing    N readings: parse + build_bundle, signing_payload     µs/reading per step, share of
-//              (canonical JSON), the ECDSA sign alone, BundleSigner  canonicalisation and ECDSA
-//              ::signed_text (the forwarder's call); in-process,    in signed_text
-//              one thread
+//   signing    N readings: parse + bundle_text, the ECDSA sign       µs/reading per step, share of
+//              alone, BundleSigner::signed_canonical_text (the       ECDSA; the same through a JSON
+//              forwarder's calls), and build_bundle + signed_text;   tree for comparison
+//              in-process, one thread
 //   nginx      nginx with two TLS listeners: mutual TLS for          -
 //              carebridged, no client certificate for wrk (which
 //              cannot present one); both answer 201 to POST /fhir
@@ -18,8 +18,8 @@
 //   forward    carebridged (ingest off, upstream on, log_level       rate A: readings/s from process
 //              info) started; done at "caught up: N delivered"       start to that line; peak RSS
 //   wrk        wrk -t1 -c<max_connections> -d<S>s POSTs the same     rate B: Requests/sec
-//              kind of signed bundles (signed_text, as sent by the
-//              forwarder) round-robin to nginx
+//              kind of signed bundles (signed_canonical_text, as sent
+//              by the forwarder) round-robin to nginx
 //   receiver   a second store (fewer readings), patients paired      readings/s against the
 //              through carebridged --pair, against carebridge-       reference receiver, which
 //              receiver --auto-pair                                  verifies every signature
@@ -29,14 +29,11 @@
 // access tokens stored for the nginx run are fixed dummies (nginx checks none);
 // the receiver's real ones stay in the store and are never printed.
 #include <netinet/in.h>
-#include <openssl/evp.h>
-#include <openssl/x509.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <boost/json/serialize.hpp>
 #include <cerrno>
 #include <chrono>
 #include <csignal>
@@ -257,23 +254,27 @@ cb::devices::Microseconds now_time() {
 
 // What the forwarder's worker builds for one stored reading (without catalog
 // description: ingest is off in this benchmark).
-boost::json::object build(const cb::storage::NewReading& reading, const std::string& id_pe) {
+cb::upstream::BundleInput input_of(const cb::storage::NewReading& reading, const std::string& id_pe) {
     auto device = cb::devices::DeviceId::parse(reading.device_id);
     auto stored = cb::upstream::StoredReading::parse(reading.body);
     if (!device || !stored)
         throw std::runtime_error("cannot parse the reading of " + reading.device_id);
-    const cb::upstream::BundleInput input{.device = *device,
-                                          .eui64 = std::nullopt,
-                                          .manufacturer = {},
-                                          .model = {},
-                                          .sequence = static_cast<std::uint64_t>(reading.sequence),
-                                          .reading = std::move(*stored),
-                                          .patient_idpe = id_pe,
-                                          .practitioner_idnps = std::nullopt,
-                                          .glucose_moment = std::nullopt};
-    auto bundle = cb::upstream::build_bundle(input);
+    return cb::upstream::BundleInput{.device = *device,
+                                     .eui64 = std::nullopt,
+                                     .manufacturer = {},
+                                     .model = {},
+                                     .sequence = static_cast<std::uint64_t>(reading.sequence),
+                                     .reading = std::move(*stored),
+                                     .patient_idpe = id_pe,
+                                     .practitioner_idnps = std::nullopt,
+                                     .glucose_moment = std::nullopt};
+}
+
+// The bundle's canonical text, as the forwarder writes it (bundle_text).
+std::string build(const cb::storage::NewReading& reading, const std::string& id_pe) {
+    auto bundle = cb::upstream::bundle_text(input_of(reading, id_pe));
     if (!bundle)
-        throw std::runtime_error(std::string("build_bundle: ") + cb::upstream::to_string(bundle.error().problem));
+        throw std::runtime_error(std::string("bundle_text: ") + cb::upstream::to_string(bundle.error().problem));
     return std::move(*bundle);
 }
 
@@ -296,78 +297,54 @@ std::string id_pe_of(int patient) {
 // Times each step of what the forwarder does per reading, on one thread.
 void measure_signing(cb::signing::Signer& signer, const Options& options) {
     using Duration = std::chrono::duration<double, std::micro>;
-    Duration build_time{}, canonical_time{}, ecdsa_time{}, certificate_time{}, sign_time{}, serialize_time{};
+    Duration build_time{}, ecdsa_time{}, sign_time{}, tree_time{};
     std::size_t bytes = 0;
     const auto prepared = bundle_signer(signer);
     for (int i = 0; i < options.sign_count; ++i) {
         const int patient = i % options.patients;
         const auto reading = reading_of(patient, 1 + i / options.patients);
         auto at = Clock::now();
-        auto bundle = build(reading, id_pe_of(patient));
+        const std::string bundle = build(reading, id_pe_of(patient));
         build_time += Clock::now() - at;
 
-        at = Clock::now();
-        auto payload = cb::upstream::signing_payload(bundle);
-        canonical_time += Clock::now() - at;
-        if (!payload)
-            throw std::runtime_error("signing_payload: " + payload.error().message());
-
         // The ECDSA signature alone (SHA-256 and the P-256 sign), over the
-        // payload: sign_bundle signs it base64url-encoded behind the header.
+        // payload: the JWS signs it base64url-encoded behind the header.
         at = Clock::now();
-        auto signature =
-            signer.sign(std::span(reinterpret_cast<const std::uint8_t*>(payload->data()), payload->size()));
+        auto signature = signer.sign(std::span(reinterpret_cast<const std::uint8_t*>(bundle.data()), bundle.size()));
         ecdsa_time += Clock::now() - at;
         if (!signature)
             throw std::runtime_error("sign: " + signature.error().message());
 
-        // What sign_bundle (not BundleSigner::sign) does first on every
-        // call: decode the signer's certificate and its public key, to check
-        // that the key fits the algorithm.
-        const auto& der = signer.certificate_chain().front();
+        // The forwarder's call: the signature over the canonical text, spliced
+        // in front of its members.
         at = Clock::now();
-        const unsigned char* cursor = der.data();
-        X509* leaf = d2i_X509(nullptr, &cursor, static_cast<long>(der.size()));
-        const bool has_key = leaf != nullptr && X509_get0_pubkey(leaf) != nullptr;
-        X509_free(leaf);
-        certificate_time += Clock::now() - at;
-        if (!has_key)
-            throw std::runtime_error("cannot decode the facility certificate");
-
-        // The forwarder's call: canonical payload, signature, and the text
-        // sent (the signature spliced in front of the canonical members).
-        at = Clock::now();
-        auto text = prepared.signed_text(bundle, now_time());
+        auto text = prepared.signed_canonical_text(bundle, now_time());
         sign_time += Clock::now() - at;
         if (!text)
-            throw std::runtime_error("BundleSigner::signed_text: " + text.error().message());
+            throw std::runtime_error("BundleSigner::signed_canonical_text: " + text.error().message());
         bytes += text->size();
 
-        // For comparison: signing the object (sign()) and serializing it.
+        // For comparison, the way through a JSON tree (before session 5):
+        // parse + build_bundle, then signed_text, which canonicalizes it.
         at = Clock::now();
-        if (auto signed_ok = prepared.sign(bundle, now_time()); !signed_ok)
-            throw std::runtime_error("BundleSigner::sign: " + signed_ok.error().message());
-        const auto serialized = boost::json::serialize(bundle);
-        serialize_time += Clock::now() - at;
+        auto tree = cb::upstream::build_bundle(input_of(reading, id_pe_of(patient)));
+        if (!tree)
+            throw std::runtime_error("build_bundle failed");
+        if (auto tree_text = prepared.signed_text(*tree, now_time()); !tree_text)
+            throw std::runtime_error("BundleSigner::signed_text: " + tree_text.error().message());
+        tree_time += Clock::now() - at;
     }
     const double n = options.sign_count;
     const double build_us = build_time.count() / n;
-    const double canonical_us = canonical_time.count() / n;
     const double ecdsa_us = ecdsa_time.count() / n;
-    const double certificate_us = certificate_time.count() / n;
     const double sign_us = sign_time.count() / n;
-    const double object_us = serialize_time.count() / n;
+    const double tree_us = tree_time.count() / n;
     const double total_us = build_us + sign_us;
-    say("signing cost (" + std::to_string(options.sign_count) +
-        " readings, one thread, ES256 PEM key): " + fixed(sign_us, 1) +
-        " us/reading in BundleSigner::signed_text (sign() on the object, then serialize: " + fixed(object_us, 1) +
-        " us), of which canonical JSON " + fixed(canonical_us, 1) + " us (" + fixed(100 * canonical_us / sign_us, 0) +
-        " %), ECDSA P-256 " + fixed(ecdsa_us, 1) + " us (" + fixed(100 * ecdsa_us / sign_us, 0) +
-        " %); decoding the signer's certificate and key (d2i_X509 + " +
-        "X509_get0_pubkey), which sign_bundle pays per call and BundleSigner once: " + fixed(certificate_us, 1) +
-        " us");
-    say("per reading on the forwarder's signing threads: parse + build_bundle " + fixed(build_us, 1) +
-        " us, signed_text " + fixed(sign_us, 1) + " us = " + fixed(total_us, 1) + " us, i.e. at most " +
+    say("signing cost (" + std::to_string(options.sign_count) + " readings, one thread, ES256 PEM key): parse + " +
+        "bundle_text " + fixed(build_us, 1) + " us, signed_canonical_text " + fixed(sign_us, 1) +
+        " us, of which ECDSA P-256 " + fixed(ecdsa_us, 1) + " us (" + fixed(100 * ecdsa_us / sign_us, 0) +
+        " %); through a JSON tree (build_bundle + signed_text) " + fixed(tree_us, 1) + " us");
+    say("per reading on the forwarder's signing threads: " + fixed(total_us, 1) + " us, i.e. at most " +
         fixed(1e6 / total_us, 0) + " readings/s on one core before storage and network; " + "bundle " +
         std::to_string(bytes / static_cast<std::size_t>(options.sign_count)) + " bytes");
 }
@@ -375,15 +352,15 @@ void measure_signing(cb::signing::Signer& signer, const Options& options) {
 // Signed bundles of the first `count` readings of the backlog, one per line
 // (serialized JSON holds no newline), for wrk.
 void write_bundles(cb::signing::Signer& signer, const Options& options, const fs::path& file) {
-    // The very text the forwarder sends: BundleSigner::signed_text.
+    // The very text the forwarder sends: BundleSigner::signed_canonical_text.
     const auto prepared = bundle_signer(signer);
     std::ofstream out(file, std::ios::binary);
     for (int i = 0; i < options.bundles; ++i) {
         const int patient = i % options.patients;
         const auto bundle = build(reading_of(patient, 1 + i / options.patients), id_pe_of(patient));
-        auto text = prepared.signed_text(bundle, now_time());
+        auto text = prepared.signed_canonical_text(bundle, now_time());
         if (!text)
-            throw std::runtime_error("BundleSigner::signed_text: " + text.error().message());
+            throw std::runtime_error("BundleSigner::signed_canonical_text: " + text.error().message());
         out << *text << '\n';
     }
     if (!out)

@@ -154,3 +154,41 @@ TEST_CASE("JCS refuses invalid UTF-8 and excessive depth") {
     REQUIRE_FALSE(too_deep.has_value());
     CHECK(too_deep.error().kind() == cb::ErrorKind::limit_exceeded);
 }
+
+TEST_CASE("CanonicalWriter writes canonical text directly and keeps its first problem") {
+    CanonicalWriter out;
+    out.begin_object()
+        .member("a", 1.5)
+        .key("b")
+        .begin_array()
+        .string("x\n\"")
+        .number(1e21)
+        .begin_object()
+        .end_object()
+        .begin_array()
+        .end_array()
+        .end_array()
+        .member("c", "\xC3\xA9/")
+        .end_object();
+    const std::string text = std::move(out).finish().value();
+    CHECK(text == "{\"a\":1.5,\"b\":[\"x\\n\\\"\",1e+21,{},[]],\"c\":\"\xC3\xA9/\"}");
+    CHECK(canonical(text) == text);
+
+    CanonicalWriter bad_string;
+    bad_string.begin_array().string("\xFF").number(std::numeric_limits<double>::quiet_NaN()).end_array();
+    const auto refused = std::move(bad_string).finish();
+    REQUIRE_FALSE(refused.has_value());
+    CHECK(refused.error().kind() == cb::ErrorKind::invalid_input);
+    CHECK(refused.error().message() == "canonical JSON: a string is not valid UTF-8");
+
+    CanonicalWriter bad_number;
+    bad_number.begin_array().number(std::numeric_limits<double>::infinity()).end_array();
+    CHECK(std::move(bad_number).finish().error().message() == "canonical JSON: a number is not finite");
+
+    CanonicalWriter deep;
+    for (std::size_t i = 0; i <= max_canonical_depth; ++i)
+        deep.begin_array();
+    for (std::size_t i = 0; i <= max_canonical_depth; ++i)
+        deep.end_array();
+    CHECK(std::move(deep).finish().error().kind() == cb::ErrorKind::limit_exceeded);
+}

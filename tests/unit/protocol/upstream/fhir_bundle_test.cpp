@@ -273,6 +273,40 @@ TEST_CASE("build_bundle refuses what the IG would refuse") {
     CHECK(refused.error().problem == BundleProblem::bad_value);
 }
 
+TEST_CASE("bundle_text is canonical as written, for every type and optional member") {
+    // The forwarder signs bundle_text as the JWS payload without canonicalizing
+    // it: it must be what canonicalize gives for the same value.
+    for (int type = 0; type <= static_cast<int>(MeasurementType::steps); ++type) {
+        for (int variant = 0; variant < 8; ++variant) {
+            auto input = test::bundle_input(static_cast<MeasurementType>(type));
+            if ((variant & 1) != 0)
+                input.eui64 = std::array<std::uint8_t, 8>{0x00, 0x1B, 0xC5, 0x01, 0x02, 0x03, 0x04, 0xFF};
+            if ((variant & 2) != 0) {
+                input.manufacturer.clear();
+                input.model = "Mod\"el\x01 \xC3\xA9\\";  // escapes and UTF-8
+            }
+            if ((variant & 4) != 0)
+                input.practitioner_idnps = "810001234567";
+            if (input.reading.type == MeasurementType::blood_glucose)
+                input.glucose_moment = static_cast<GlucoseMoment>(variant % 6);
+            INFO("type " << type << " variant " << variant);
+            const auto text = bundle_text(input);
+            if (!text)
+                FAIL(text.error().message);
+            CHECK(canonicalize(json::parse(*text)).value() == *text);
+            CHECK(json::parse(*text).as_object() == build(input));
+            CHECK(parse_bundle(*text).has_value());
+        }
+    }
+
+    auto not_utf8 = test::bundle_input(MeasurementType::body_weight);
+    not_utf8.manufacturer = "OMR\xFFN";
+    const auto refused = bundle_text(not_utf8);
+    REQUIRE_FALSE(refused.has_value());
+    CHECK(refused.error().problem == BundleProblem::malformed);
+    CHECK(refused.error().message == "device \"cuff-0042\": canonical JSON: a string is not valid UTF-8");
+}
+
 TEST_CASE("StoredReading reads the storage JSON of a reading") {
     const auto reading = StoredReading::parse(test::storage_json(MeasurementType::blood_pressure));
     REQUIRE(reading.has_value());

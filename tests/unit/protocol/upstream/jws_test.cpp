@@ -130,6 +130,22 @@ TEST_CASE("BundleSigner::signed_text is the signed bundle as text, verifiable, h
     CHECK_FALSE(unsigned_bundle.contains("signature"));
     json::object already = signed_bundle();
     CHECK_FALSE(signer.signed_text(already, signing_time).has_value());
+
+    // The forwarder's path: bundle_text, signed as is. Same payload, same
+    // signature member as signing the object (ECDSA is randomized: compare
+    // all but the signature value).
+    const std::string canonical_bundle = bundle_text(test::bundle_input(MeasurementType::blood_pressure)).value();
+    const std::string text = signer.signed_canonical_text(canonical_bundle, signing_time).value();
+    const auto verified = verify_bundle_signature(std::string_view(text), anchors(pki().ca.pem), signing_time);
+    if (!verified)
+        FAIL(verified.error().message);
+    CHECK(verified->payload == canonical_bundle);
+    json::object from_text = json::parse(text).as_object();
+    json::object from_object = json::parse(signer.signed_text(unsigned_bundle, signing_time).value()).as_object();
+    from_text.at("signature").as_object().erase("data");
+    from_object.at("signature").as_object().erase("data");
+    CHECK(from_text == from_object);
+    CHECK_FALSE(signer.signed_canonical_text("[1]", signing_time).has_value());
 }
 
 TEST_CASE("Bundle.signature is a FHIR Signature holding a detached JWS") {
