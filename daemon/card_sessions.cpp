@@ -3,6 +3,7 @@
 #include <openssl/pem.h>
 #include <openssl/rand.h>
 #include <openssl/x509.h>
+#include <pthread.h>
 
 #include <boost/asio/post.hpp>
 #include <cassert>
@@ -235,6 +236,7 @@ public:
 
 private:
     void run() {
+        ::pthread_setname_np(::pthread_self(), "cb-card");
         for (;;) {
             Job job;
             {

@@ -1,5 +1,6 @@
 #include "daemon/forwarder.hpp"
 
+#include <pthread.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -187,6 +188,7 @@ void Forwarder::post_to_worker(std::function<void()> job) {
 }
 
 void Forwarder::run_worker() {
+    ::pthread_setname_np(::pthread_self(), "cb-outbox");  // top -H, bench/forward
     for (;;) {
         std::function<void()> job;
         {
@@ -204,23 +206,28 @@ void Forwarder::run_worker() {
     }
 }
 
-void Forwarder::flush_transitions() {
+std::vector<storage::OutboxTransition> Forwarder::take_transitions() {
     std::vector<storage::OutboxTransition> batch;
-    {
-        std::lock_guard lock(m_worker_mutex);
-        batch.swap(m_transitions);
-        m_flush_posted = false;
-    }
+    std::lock_guard lock(m_worker_mutex);
+    batch.swap(m_transitions);
+    m_flush_posted = false;
+    return batch;
+}
+
+void Forwarder::report_unrecorded(const Error& error) {
+    // Not recorded: the rows stay in_flight and are sent again at the next
+    // start (a duplicate the platform recognises), so nothing is lost.
+    boost::asio::post(m_io, [this, message = error.message()] {
+        m_log.error(component, "cannot record delivery outcomes (they will be re-sent at restart): " + message);
+    });
+}
+
+void Forwarder::flush_transitions() {
+    const auto batch = take_transitions();
     if (batch.empty())
         return;
-    if (auto recorded = m_outbox.record(batch, now_us()); !recorded) {
-        // Not recorded: the rows stay in_flight and are sent again at the next
-        // start (a duplicate the platform recognises), so nothing is lost.
-        const std::string message = recorded.error().message();
-        boost::asio::post(m_io, [this, message] {
-            m_log.error(component, "cannot record delivery outcomes (they will be re-sent at restart): " + message);
-        });
-    }
+    if (auto recorded = m_outbox.record(batch, now_us()); !recorded)
+        report_unrecorded(recorded.error());
 }
 
 std::optional<std::string> Forwarder::build_signed_bundle(const storage::OutboxItem& item, const std::string& id_pe,
@@ -268,12 +275,17 @@ Forwarder::Window Forwarder::read_window(std::size_t limit, std::vector<SignJob>
     auto items = m_outbox.next(0, limit);
     if (!items) {
         window.error = items.error().message();
+        flush_transitions();
         return window;
     }
     if (items->empty())
         m_pairings.clear();  // idle: a patient paired again meanwhile is read afresh
-    std::vector<storage::OutboxTransition> transitions;
-    transitions.reserve(items->size());
+    // The outcomes answered so far, then this window's marks, in one
+    // transaction: most touch the same pages. Reading the window first is
+    // safe: no outcome makes a row queued again.
+    std::vector<storage::OutboxTransition> transitions = take_transitions();
+    const std::size_t outcomes = transitions.size();
+    transitions.reserve(outcomes + items->size());
     for (auto& item : *items) {
         // Pairings, read once per patient (only found ones are kept: a pairing
         // made by `carebridged --pair` is seen at the next window).
@@ -297,6 +309,8 @@ Forwarder::Window Forwarder::read_window(std::size_t limit, std::vector<SignJob>
         transitions.push_back(std::move(transition));
     }
     if (auto recorded = m_outbox.record(transitions, now_us()); !recorded) {
+        if (outcomes > 0)
+            report_unrecorded(recorded.error());
         window.announced.clear();
         window.finals = 0;
         window.error = recorded.error().message();
@@ -308,6 +322,7 @@ Forwarder::Window Forwarder::read_window(std::size_t limit, std::vector<SignJob>
 // --- signing threads ---------------------------------------------------------
 
 void Forwarder::run_signer() {
+    ::pthread_setname_np(::pthread_self(), "cb-sign");
     // Signing is work done ahead of the connections: the io thread (requests,
     // answers, device acks) and the broker must not wait behind it for a core.
     // Linux applies nice per thread; raising one's own nice needs no privilege.
@@ -349,8 +364,7 @@ void Forwarder::fetch() {
     m_poked = false;
     const std::size_t limit = m_settings.prefetch - m_pending;
     post_to_worker([this, limit] {
-        flush_transitions();  // outcomes first: a window never re-reads what was just answered
-        std::vector<SignJob> to_sign;
+        std::vector<SignJob> to_sign;  // the window also records the outcomes answered so far
         auto window = read_window(limit, to_sign);
         // The window reaches the io thread before any of its signed bundles:
         // both are posted in this order to the same io_context.

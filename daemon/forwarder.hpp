@@ -128,7 +128,11 @@ private:
     // Worker thread (the store).
     void run_worker();
     void post_to_worker(std::function<void()> job);
+    // The next queued rows (at most `limit`); records in one transaction the
+    // outcomes waiting and the window's marks (in_flight, or held not-paired).
     Window read_window(std::size_t limit, std::vector<SignJob>& to_sign);
+    std::vector<storage::OutboxTransition> take_transitions();
+    void report_unrecorded(const Error& error);
     void flush_transitions();
 
     // Signing threads.

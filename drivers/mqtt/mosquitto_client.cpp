@@ -2,6 +2,7 @@
 
 #include <mosquitto.h>
 #include <openssl/ssl.h>
+#include <pthread.h>
 
 #include <boost/asio/post.hpp>
 #include <cerrno>
@@ -105,6 +106,7 @@ void MosquittoClient::connect_in_background(bool first_attempt) {
     m_state = State::connecting;
     // The loop does not touch m_client until the thread posts its result.
     m_connector = std::thread([this, first_attempt] {
+        ::pthread_setname_np(::pthread_self(), "cb-mqtt-connect");
         mosquitto* client = m_client.get();
         const int keepalive = static_cast<int>(m_settings.keepalive.count());
         int rc = first_attempt ? mosquitto_connect(client, m_settings.host.c_str(), m_settings.port, keepalive)

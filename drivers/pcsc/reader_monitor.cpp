@@ -1,5 +1,7 @@
 #include "drivers/pcsc/reader_monitor.hpp"
 
+#include <pthread.h>
+
 #include <algorithm>
 #include <cassert>
 #include <chrono>
@@ -66,6 +68,7 @@ void ReaderMonitor::emit(const ReaderEvent& event) {
 }
 
 void ReaderMonitor::run() {
+    ::pthread_setname_np(::pthread_self(), "cb-readers");
     Backoff backoff(m_options.backoff, m_options.seed);
     bool outage_reported = false;
     while (!stopping()) {

@@ -1,5 +1,7 @@
 #include "drivers/storage/group_commit.hpp"
 
+#include <pthread.h>
+
 #include <vector>
 
 namespace cb::storage {
@@ -39,6 +41,7 @@ GroupCommitter::Stats GroupCommitter::stats() const {
 }
 
 void GroupCommitter::run() {
+    ::pthread_setname_np(::pthread_self(), "cb-commit");  // top -H, bench/ingest
     std::vector<Pending> batch;
     std::vector<NewReading> readings;
     for (;;) {

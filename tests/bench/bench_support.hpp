@@ -5,12 +5,17 @@
 #include <sys/types.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <iterator>
+#include <map>
 #include <sstream>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace cb::bench {
 
@@ -60,8 +65,9 @@ struct CpuTime {
     CpuTime operator-(const CpuTime& earlier) const { return {user_s - earlier.user_s, system_s - earlier.system_s}; }
 };
 
-inline CpuTime cpu_time_of(pid_t pid) {
-    std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+// utime and stime of a /proc/.../stat file (a process's or one thread's).
+inline CpuTime cpu_time_in(const std::string& stat_path) {
+    std::ifstream stat(stat_path);
     std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
     // Fields after the command name, which is in parentheses and may hold spaces:
     // state(3) ... utime(14) stime(15), in clock ticks.
@@ -77,6 +83,51 @@ inline CpuTime cpu_time_of(pid_t pid) {
             out.user_s = std::stod(field) / tick;
         else if (index == 15)
             out.system_s = std::stod(field) / tick;
+    }
+    return out;
+}
+
+inline CpuTime cpu_time_of(pid_t pid) {
+    return cpu_time_in("/proc/" + std::to_string(pid) + "/stat");
+}
+
+// CPU time per thread name (/proc/PID/task/*/comm; threads of the same name
+// summed), with how many threads had that name.
+struct ThreadCpu {
+    CpuTime cpu;
+    int threads = 0;
+};
+inline std::map<std::string, ThreadCpu> cpu_by_thread(pid_t pid) {
+    std::map<std::string, ThreadCpu> out;
+    std::error_code error;
+    for (const auto& task : std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/task", error)) {
+        std::ifstream comm(task.path() / "comm");
+        std::string name;
+        std::getline(comm, name);
+        const CpuTime cpu = cpu_time_in((task.path() / "stat").string());
+        ThreadCpu& entry = out[name];
+        entry.cpu.user_s += cpu.user_s;
+        entry.cpu.system_s += cpu.system_s;
+        ++entry.threads;
+    }
+    return out;
+}
+
+// "carebridged 26.1, cb-sign 33.9 (2 threads), cb-outbox 11.5": CPU µs per
+// unit of work by thread name, busiest first; idle threads left out.
+inline std::string describe_threads(const std::map<std::string, ThreadCpu>& threads, double count) {
+    std::vector<std::pair<std::string, ThreadCpu>> sorted(threads.begin(), threads.end());
+    std::sort(sorted.begin(), sorted.end(),
+              [](const auto& a, const auto& b) { return a.second.cpu.total() > b.second.cpu.total(); });
+    std::string out;
+    for (const auto& [name, entry] : sorted) {
+        const double per_unit = entry.cpu.total() * 1e6 / count;
+        if (per_unit < 0.05)
+            continue;
+        if (!out.empty())
+            out += ", ";
+        out += name + " " + fixed(per_unit, 1) +
+               (entry.threads > 1 ? " (" + std::to_string(entry.threads) + " threads)" : "");
     }
     return out;
 }

@@ -482,7 +482,8 @@ fs::path make_state(const fs::path& state) {
 struct Delivery {
     double seconds = 0;
     long peak_rss_kib = 0;
-    cb::bench::CpuTime cpu;  // carebridged's, from its start to "caught up"
+    cb::bench::CpuTime cpu;                               // carebridged's, from its start to "caught up"
+    std::map<std::string, cb::bench::ThreadCpu> threads;  // the same, per thread name
     std::map<std::string, std::int64_t> outbox;
 };
 
@@ -511,6 +512,7 @@ Delivery deliver(const fs::path& work, const std::string& name, const fs::path& 
     delivery.seconds = seconds_since(start);
     delivery.peak_rss_kib = memory_of(daemon.pid()).hwm_kib;
     delivery.cpu = cb::bench::cpu_time_of(daemon.pid());
+    delivery.threads = cb::bench::cpu_by_thread(daemon.pid());
     if (recorder) {
         recorder->signal(SIGINT);
         recorder->wait_for_exit(120s);
@@ -697,6 +699,7 @@ int run(const Options& options) {
     say("CPU per reading: carebridged " + per_reading(forwarded.cpu, backlog) + ", nginx worker " +
         per_reading(nginx_forwarded, backlog) + "; " + fixed(forwarded.cpu.total() / forwarded.seconds, 2) + " + " +
         fixed(nginx_forwarded.total() / forwarded.seconds, 2) + " cores busy");
+    say("CPU per reading by carebridged thread (us): " + cb::bench::describe_threads(forwarded.threads, backlog));
 
     // wrk against the same nginx, same number of connections.
     const auto nginx_before_wrk = nginx.worker_cpu();

@@ -59,6 +59,7 @@
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 using cb::bench::Clock;
+using cb::bench::fixed;
 using cb::bench::memory_of;
 using cb::bench::say;
 using cb::bench::seconds_since;
@@ -649,6 +650,7 @@ int run(const Options& options) {
     std::map<std::string, std::uint64_t> expected;
     for (const auto& id : devices)
         expected[id] = static_cast<std::uint64_t>(per_device);
+    const auto broker_before_a = cb::bench::cpu_time_of(broker->pid());
     start = Clock::now();
     gateway.start();
     if (!gateway.wait_for_acks(expected, 3600s))
@@ -658,6 +660,8 @@ int run(const Options& options) {
         throw std::runtime_error("the probe reading was not acknowledged");
     const double gateway_seconds = seconds_since(start);
     const auto after_drain = memory_of(gateway.pid());
+    const auto broker_a = cb::bench::cpu_time_of(broker->pid()) - broker_before_a;
+    const auto gateway_threads = cb::bench::cpu_by_thread(gateway.pid());
     const double gateway_rate = backlog / gateway_seconds;
     std::cout << "carebridged drain: " << backlog << " readings in " << gateway_seconds << " s = " << gateway_rate
               << " readings/s (from process start until the probe's ack, queued behind every device's ack {\"seq\":"
@@ -666,6 +670,8 @@ int run(const Options& options) {
               << (gateway.first_ack() ? std::chrono::duration<double>(*gateway.first_ack() - start).count() : -1.0)
               << " s (start-up: configuration, catalog, store, TLS connect, session); store holds "
               << gateway.stored_readings() << " accepted rows)" << std::endl;
+    say("CPU per reading during that drain (us): broker " + fixed(broker_a.total() * 1e6 / backlog, 1) +
+        "; carebridged by thread (from its start): " + cb::bench::describe_threads(gateway_threads, backlog));
 
     // latency at a steady rate, carebridged still running.
     const auto latency = measure_latency(probes, options.latency_rate, options.latency_seconds);
@@ -698,6 +704,7 @@ int run(const Options& options) {
     publish_backlog(pki, port, options, per_device, "B");
     auto argv = sub_arguments(pki, port);
     argv.insert(argv.end(), {"-c", "-i", "carebridged", "-C", std::to_string(backlog)});
+    const auto broker_before_b = cb::bench::cpu_time_of(broker->pid());
     start = Clock::now();
     Process subscriber(argv, "/dev/null", work / "mosquitto_sub.err");
     const auto status = subscriber.wait_for_exit(3600s);
@@ -707,6 +714,8 @@ int run(const Options& options) {
     const double sub_rate = backlog / sub_seconds;
     std::cout << "mosquitto_sub drain: " << backlog << " readings in " << sub_seconds << " s = " << sub_rate
               << " readings/s (mosquitto_sub -q 1 -c -i carebridged -C " << backlog << " > /dev/null)" << std::endl;
+    const auto broker_b = cb::bench::cpu_time_of(broker->pid()) - broker_before_b;
+    say("CPU per reading during that drain (us): broker " + fixed(broker_b.total() * 1e6 / backlog, 1));
 
     broker->signal(SIGTERM);
     broker->wait_for_exit(60s);
