@@ -105,7 +105,7 @@ public:
     // signed_text of a bundle given as its canonical text (fhir_bundle.hpp
     // bundle_text writes it so): the forwarder's path, with no JSON tree at
     // all. Text that is not canonical gives a signature no verifier accepts.
-    Result<std::string> signed_canonical_text(std::string_view canonical_bundle, devices::Microseconds when) const;
+    Result<std::string> signed_canonical_text(std::string_view payload, devices::Microseconds when_time) const;
 
 private:
     struct HeaderCache {
