@@ -309,38 +309,37 @@ void CanonicalWriter::before_value() {
     m_levels.back().empty = false;
 }
 
-CanonicalWriter& CanonicalWriter::begin_object() {
+CanonicalWriter& CanonicalWriter::open(bool object) {
     before_value();
     if (m_levels.size() >= max_canonical_depth)
         keep(Error(ErrorKind::limit_exceeded,
                    "canonical JSON: nested deeper than " + std::to_string(max_canonical_depth) + " levels"));
-    m_levels.push_back(Level{.object = true, .empty = true, .last_key = {}});
-    m_out += '{';
+    m_levels.push_back(Level{.object = object, .empty = true, .last_key = {}});
+    m_out += object ? '{' : '[';
     return *this;
+}
+
+CanonicalWriter& CanonicalWriter::close(bool object) {
+    assert(!m_levels.empty() && m_levels.back().object == object);
+    m_levels.pop_back();
+    m_out += object ? '}' : ']';
+    return *this;
+}
+
+CanonicalWriter& CanonicalWriter::begin_object() {
+    return open(true);
 }
 
 CanonicalWriter& CanonicalWriter::end_object() {
-    assert(!m_levels.empty() && m_levels.back().object);
-    m_levels.pop_back();
-    m_out += '}';
-    return *this;
+    return close(true);
 }
 
 CanonicalWriter& CanonicalWriter::begin_array() {
-    before_value();
-    if (m_levels.size() >= max_canonical_depth)
-        keep(Error(ErrorKind::limit_exceeded,
-                   "canonical JSON: nested deeper than " + std::to_string(max_canonical_depth) + " levels"));
-    m_levels.push_back(Level{.object = false, .empty = true, .last_key = {}});
-    m_out += '[';
-    return *this;
+    return open(false);
 }
 
 CanonicalWriter& CanonicalWriter::end_array() {
-    assert(!m_levels.empty() && !m_levels.back().object);
-    m_levels.pop_back();
-    m_out += ']';
-    return *this;
+    return close(false);
 }
 
 CanonicalWriter& CanonicalWriter::key(std::string_view name) {

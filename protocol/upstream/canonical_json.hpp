@@ -82,6 +82,8 @@ private:
         bool empty = true;
         std::string_view last_key;  // objects: the previous member's name (a literal)
     };
+    CanonicalWriter& open(bool object);
+    CanonicalWriter& close(bool object);
     void before_value();
     void keep(Error error);
 
