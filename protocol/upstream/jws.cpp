@@ -230,7 +230,7 @@ Result<BundleSigner> BundleSigner::prepare(const SignatureRequest& request, Sign
     BundleSigner signer;
     signer.m_algorithm = request.algorithm;
     for (const Bytes& certificate : request.certificate_chain)
-        signer.m_x5c.push_back(json::string(base64_encode(certificate)));
+        signer.m_x5c.push_back(base64_encode(certificate));
     if (request.algorithm == JwsAlgorithm::rs256)
         signer.m_rsa_signature_size = static_cast<std::size_t>(EVP_PKEY_get_size(leaf_key));
     signer.m_who_system = request.who_system;
@@ -241,14 +241,18 @@ Result<BundleSigner> BundleSigner::prepare(const SignatureRequest& request, Sign
 
 Result<std::shared_ptr<const std::string>> BundleSigner::encoded_header(const std::string& when) const {
     // sigT has a one-second resolution: the header (with its kilobytes of
-    // x5c) is canonicalized and encoded once per second, not per bundle.
+    // x5c) is written canonically and encoded once per second, not per bundle.
     {
         std::lock_guard lock(m_header->mutex);
         if (m_header->when == when)
             return m_header->encoded;
     }
-    const json::object header{{"alg", to_string(m_algorithm)}, {"sigT", when}, {"x5c", m_x5c}};
-    auto encoded = std::make_shared<const std::string>(base64url_encode(CB_TRY(canonicalize(header))));
+    CanonicalWriter header;
+    header.begin_object().member("alg", to_string(m_algorithm)).member("sigT", when).key("x5c").begin_array();
+    for (const std::string& certificate : m_x5c)
+        header.string(certificate);
+    header.end_array().end_object();
+    auto encoded = std::make_shared<const std::string>(base64url_encode(CB_TRY(std::move(header).finish())));
     std::lock_guard lock(m_header->mutex);
     m_header->when = when;
     m_header->encoded = encoded;

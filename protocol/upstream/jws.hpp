@@ -26,7 +26,6 @@
 //   | data             | base64 (FHIR base64Binary) of the ASCII JWS compact         |
 #pragma once
 
-#include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
 #include <boost/json/value.hpp>
 #include <cstddef>
@@ -122,7 +121,7 @@ private:
     Result<std::string> signature_over(std::string_view payload, const std::string& when) const;
 
     JwsAlgorithm m_algorithm = JwsAlgorithm::es256;
-    boost::json::array m_x5c;
+    std::vector<std::string> m_x5c;  // base64 DER, the signer first
     std::size_t m_rsa_signature_size = 0;
     std::string m_who_system;
     std::string m_who_value;
