@@ -226,8 +226,18 @@ void Forwarder::flush_transitions() {
     const auto batch = take_transitions();
     if (batch.empty())
         return;
-    if (auto recorded = m_outbox.record(batch, now_us()); !recorded)
-        report_unrecorded(recorded.error());
+    if (auto done = m_outbox.record(batch, now_us()); !done)
+        report_unrecorded(done.error());
+    // The last outcomes may be the ones "caught up" waits for (not when
+    // stopping: the io side is gone).
+    if (recorded(batch.size()))
+        boost::asio::post(m_io, [this] { report_caught_up(); });
+}
+
+bool Forwarder::recorded(std::size_t count) {
+    std::lock_guard lock(m_worker_mutex);
+    m_unrecorded -= count;
+    return !m_worker_stopping;
 }
 
 std::optional<std::string> Forwarder::build_signed_bundle(const storage::OutboxItem& item, const std::string& id_pe,
@@ -308,14 +318,15 @@ Forwarder::Window Forwarder::read_window(std::size_t limit, std::vector<SignJob>
         }
         transitions.push_back(std::move(transition));
     }
-    if (auto recorded = m_outbox.record(transitions, now_us()); !recorded) {
+    if (auto done = m_outbox.record(transitions, now_us()); !done) {
         if (outcomes > 0)
-            report_unrecorded(recorded.error());
+            report_unrecorded(done.error());
         window.announced.clear();
         window.finals = 0;
-        window.error = recorded.error().message();
+        window.error = done.error().message();
         to_sign.clear();
     }
+    (void)recorded(outcomes);  // before on_window, which may report "caught up"
     return window;
 }
 
@@ -398,17 +409,29 @@ void Forwarder::on_window(const Window& window) {
         item.patient = patient;
         m_queues[patient].push_back(std::move(item));
     }
-    if (!got_work && m_pending == 0 && m_counters.requests + m_counters.held != m_caught_up_at) {
-        // Everything taken from the outbox is final: tests and operators wait for this line.
-        m_caught_up_at = m_counters.requests + m_counters.held;
-        m_log.info(component, "caught up: " + std::to_string(m_counters.delivered) + " delivered, " +
-                                  std::to_string(m_counters.held) + " held, " + std::to_string(m_counters.refused) +
-                                  " refused since start");
-    }
+    m_idle = !got_work;
+    report_caught_up();
     if (got_work || m_poked)
         fetch();
     if (!m_fetching)
         schedule_poll();
+}
+
+void Forwarder::report_caught_up() {
+    if (m_stopped || !m_idle || m_pending != 0 || m_counters.requests + m_counters.held == m_caught_up_at)
+        return;
+    {
+        // An outcome answered but not yet committed is not final for a reader
+        // of the store: the flush or window that commits it calls back here.
+        std::lock_guard lock(m_worker_mutex);
+        if (m_unrecorded != 0)
+            return;
+    }
+    // Everything taken from the outbox is final and recorded: tests and operators wait for this line.
+    m_caught_up_at = m_counters.requests + m_counters.held;
+    m_log.info(component, "caught up: " + std::to_string(m_counters.delivered) + " delivered, " +
+                              std::to_string(m_counters.held) + " held, " + std::to_string(m_counters.refused) +
+                              " refused since start");
 }
 
 void Forwarder::on_signed(std::vector<Signed> batch) {
@@ -643,6 +666,7 @@ void Forwarder::record(storage::OutboxTransition transition) {
     {
         std::lock_guard lock(m_worker_mutex);
         m_transitions.push_back(std::move(transition));
+        ++m_unrecorded;
         if (m_flush_posted)
             return;  // the flush already planned takes this one too
         m_flush_posted = true;

@@ -134,6 +134,8 @@ private:
     std::vector<storage::OutboxTransition> take_transitions();
     void report_unrecorded(const Error& error);
     void flush_transitions();
+    // `count` outcomes committed (or reported as not); false once stopping.
+    bool recorded(std::size_t count);
 
     // Signing threads.
     void run_signer();
@@ -145,6 +147,7 @@ private:
     void on_window(const Window& window);
     void on_signed(std::vector<Signed> batch);
     void count_held(std::size_t count);  // held without a request: counted, logged once
+    void report_caught_up();             // logs "caught up" once everything taken is final and recorded
     void dispatch();
     void send(const std::string& patient);
     void on_answer(const std::string& patient, Result<upstream::HttpResponse> answer);
@@ -172,7 +175,8 @@ private:
     std::condition_variable m_worker_wake;
     std::deque<std::function<void()>> m_jobs;
     std::vector<storage::OutboxTransition> m_transitions;  // guarded by m_worker_mutex
-    bool m_flush_posted = false;                           // a flush is planned; guarded by m_worker_mutex
+    std::size_t m_unrecorded = 0;  // outcomes answered and not yet committed; guarded by m_worker_mutex
+    bool m_flush_posted = false;   // a flush is planned; guarded by m_worker_mutex
     bool m_worker_stopping = false;
     std::thread m_worker;
 
@@ -192,6 +196,7 @@ private:
     std::map<std::string, std::string, std::less<>> m_tokens;  // patient -> current access token
     std::size_t m_pending = 0;
     bool m_fetching = false;
+    bool m_idle = false;  // the last window found nothing queued
     bool m_poked = false;
     bool m_paused = false;
     bool m_stopped = false;
