@@ -41,6 +41,7 @@ void read_upstream(TomlReader& reader, const toml::table& root, Config& config) 
     reader.path("upstream.key_file", upstream.key_file);
     reader.string("upstream.pkcs11_tls_key_label", upstream.pkcs11_tls_key_label, 256);
     reader.integer("upstream.max_connections", upstream.max_connections, 1, 64);
+    reader.integer("upstream.pipeline_depth", upstream.pipeline_depth, 1, 16);
     reader.seconds("upstream.timeout_s", upstream.timeout, 1, 300);
     reader.string("upstream.facility_id_system", upstream.facility_id_system, 256);
     reader.string("upstream.facility_id", upstream.facility_id, 64);

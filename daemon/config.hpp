@@ -82,6 +82,7 @@ struct Config {
         std::filesystem::path key_file;
         std::string pkcs11_tls_key_label;
         std::size_t max_connections = 4;
+        std::size_t pipeline_depth = 4;  // requests in flight per connection (HTTP/1.1 pipelining)
         std::chrono::seconds timeout{10};
         // Bundle.signature.who: the facility's identifier (FINESS by default).
         std::string facility_id_system = "urn:oid:1.2.250.1.71.4.2.2";

@@ -510,7 +510,7 @@ void Forwarder::send(const std::string& patient) {
     request.content_type = "application/fhir+json";
     request.body = item.body;
     request.bearer = m_tokens[patient];
-    m_client.send(std::move(request), [this, patient](Result<upstream::HttpResponse> answer) {
+    m_client.send(request, [this, patient](Result<upstream::HttpResponse> answer) {
         if (!m_stopped)
             on_answer(patient, std::move(answer));
     });
@@ -618,7 +618,7 @@ void Forwarder::send_refresh(const std::string& patient, const std::string& refr
     request.content_type = "application/json";
     request.body =
         boost::json::serialize(boost::json::object{{"grant_type", "refresh_token"}, {"refresh_token", refresh}});
-    m_client.send(std::move(request), [this, patient](Result<upstream::HttpResponse> answer) {
+    m_client.send(request, [this, patient](Result<upstream::HttpResponse> answer) {
         if (!m_stopped)
             on_refreshed(patient, std::move(answer));
     });

@@ -72,7 +72,7 @@ Result<std::string> pair_patient(boost::asio::io_context& io, upstream::HttpsCli
     http.content_type = "application/json";
     http.body = boost::json::serialize(boost::json::object{{"nir", request.nir}, {"code", request.code}});
     std::optional<Result<upstream::HttpResponse>> answer;
-    client.send(std::move(http), [&answer](Result<upstream::HttpResponse> result) { answer = std::move(result); });
+    client.send(http, [&answer](Result<upstream::HttpResponse> result) { answer = std::move(result); });
     io.restart();
     while (!answer && io.run_one() > 0) {
     }

@@ -24,6 +24,7 @@ Result<std::unique_ptr<upstream::HttpsClient>> make_upstream_client(boost::asio:
     }
     settings.timeout = config.timeout;
     settings.max_connections = config.max_connections;
+    settings.pipeline_depth = config.pipeline_depth;
     return upstream::HttpsClient::create(io, settings);
 }
 
@@ -67,7 +68,8 @@ Result<std::unique_ptr<UpstreamService>> UpstreamService::start(boost::asio::io_
              "forwarding to " + config.host + ":" + std::to_string(config.port) + ", signed " +
                  upstream::to_string(service->m_signer->algorithm()) + " (" + config.signer + " key), TLS key " +
                  (config.tls_key == "pkcs11" ? "on PKCS#11 token \"" + config.pkcs11_token + "\"" : "file") + ", " +
-                 std::to_string(config.max_connections) + " connection(s)");
+                 std::to_string(config.max_connections) + " connection(s), " + std::to_string(config.pipeline_depth) +
+                 " request(s) in flight on each");
     return service;
 }
 

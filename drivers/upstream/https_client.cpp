@@ -12,6 +12,8 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
 #include <charconv>
+#include <deque>
+#include <vector>
 
 #include "drivers/signing/signer.hpp"
 
@@ -93,9 +95,45 @@ std::optional<std::chrono::seconds> parse_retry_after(std::string_view value) {
     return std::chrono::seconds(std::min<std::uint64_t>(seconds, 86'400));
 }
 
-// One keep-alive connection; one request at a time.
+namespace {
+
+// The request in HTTP/1.1 wire form (RFC 9112), written here rather than
+// through Beast's serializer: one buffer, no header nodes.
+Result<std::string> compose(const HttpRequest& what, const std::string& host) {
+    if (what.method != "GET" && what.method != "POST")
+        return fail(ErrorKind::internal, "upstream request: method " + what.method + " is not GET or POST");
+    const bool post = what.method == "POST";
+    if (what.target.empty() || what.target.front() != '/' || !is_header_value(what.target) ||
+        what.target.find(' ') != std::string::npos)
+        return fail(ErrorKind::internal, "upstream request: target is not an origin-form path");
+    if (!is_header_value(what.bearer) || !is_header_value(what.content_type) || !is_header_value(host))
+        return fail(ErrorKind::invalid_input,
+                    "upstream request: a header value holds a control character (bearer token, content type or host)");
+    std::string request;
+    request.reserve(256 + what.bearer.size() + what.body.size());
+    request.append(post ? "POST " : "GET ").append(what.target).append(" HTTP/1.1\r\nHost: ");
+    request.append(host).append("\r\nUser-Agent: carebridge\r\n");
+    request.append("Accept: application/fhir+json, application/json\r\n");
+    if (!what.bearer.empty())
+        request.append("Authorization: Bearer ").append(what.bearer).append("\r\n");
+    if (post) {
+        request.append("Content-Type: ").append(what.content_type).append("\r\n");
+        request.append("Content-Length: ").append(std::to_string(what.body.size())).append("\r\n");
+    }
+    request.append("\r\n").append(what.body);
+    return request;
+}
+
+}  // namespace
+
+// One keep-alive connection carrying up to `pipeline_depth` requests at a
+// time (HTTP/1.1 pipelining, RFC 9112 §9.3.2): the requests taken are written
+// back to back, in as few TLS writes as possible, and the answers read in
+// order. A socket's handlers carry its epoch: once the socket is closed,
+// those still pending find a newer epoch and do nothing.
 struct HttpsClient::Connection : std::enable_shared_from_this<HttpsClient::Connection> {
     enum class Stage { connect, write, read };
+    enum class State { closed, connecting, open };
 
     Connection(HttpsClient& client, boost::asio::io_context& context, ssl::context& tls_context)
         : owner(&client), io(context), tls(tls_context), resolver(context) {}
@@ -105,68 +143,36 @@ struct HttpsClient::Connection : std::enable_shared_from_this<HttpsClient::Conne
     ssl::context& tls;
     tcp::resolver resolver;
     std::optional<beast::ssl_stream<beast::tcp_stream>> stream;
-    bool connected = false;
-    bool busy = false;
-    bool reused = false;   // this request went out on a connection that served one before
-    bool retried = false;  // the stale keep-alive retry was used
+    State state = State::closed;
+    std::uint64_t epoch = 0;
+    std::deque<Exchange> exchanges;  // taken, in order; the front is answered next
+    std::size_t written = 0;         // exchanges, from the front, whose bytes are all written
+    std::size_t writing = 0;         // the exchanges after those, in the write under way
+    std::string out;                 // what that write sends
+    bool write_posted = false;       // a write is planned for the end of this handler
+    bool reading = false;
     beast::flat_buffer buffer;
-    std::string request;  // the whole request, head and body: one TLS write
     std::optional<AnswerParser> parser;
-    Done done;
 
     const HttpsSettings& settings() const { return owner->m_settings; }
 
-    // The request in HTTP/1.1 wire form (RFC 9112), written here rather than
-    // through Beast's serializer: one buffer, no header nodes.
-    Result<void> compose(const HttpRequest& what) {
-        if (what.method != "GET" && what.method != "POST")
-            return fail(ErrorKind::internal, "upstream request: method " + what.method + " is not GET or POST");
-        const bool post = what.method == "POST";
-        if (what.target.empty() || what.target.front() != '/' || !is_header_value(what.target) ||
-            what.target.find(' ') != std::string::npos)
-            return fail(ErrorKind::internal, "upstream request: target is not an origin-form path");
-        if (!is_header_value(what.bearer) || !is_header_value(what.content_type) || !is_header_value(settings().host))
-            return fail(ErrorKind::invalid_input,
-                        "upstream request: a header value holds a control character (bearer token, content type "
-                        "or host)");
-        request.clear();
-        request.reserve(256 + what.bearer.size() + what.body.size());
-        request.append(post ? "POST " : "GET ").append(what.target).append(" HTTP/1.1\r\nHost: ");
-        request.append(settings().host).append("\r\nUser-Agent: carebridge\r\n");
-        request.append("Accept: application/fhir+json, application/json\r\n");
-        if (!what.bearer.empty())
-            request.append("Authorization: Bearer ").append(what.bearer).append("\r\n");
-        if (post) {
-            request.append("Content-Type: ").append(what.content_type).append("\r\n");
-            request.append("Content-Length: ").append(std::to_string(what.body.size())).append("\r\n");
-        }
-        request.append("\r\n").append(what.body);
-        return {};
-    }
-
-    void start(const HttpRequest& what, Done callback) {
-        busy = true;
-        retried = false;
-        done = std::move(callback);
-        if (auto composed = compose(what); !composed) {
-            // Answered asynchronously, like every other outcome.
-            boost::asio::post(io, [self = shared_from_this(), error = std::move(composed).error()]() mutable {
-                if (self->owner != nullptr)
-                    self->complete(std::move(error));
-            });
-            return;
-        }
-        if (connected) {
-            reused = true;
-            write();
-        } else {
-            reused = false;
+    // Something was taken, or the socket is ready: go on.
+    void kick() {
+        if (state == State::closed && !exchanges.empty())
             connect();
+        else if (state == State::open) {
+            write_more();
+            read_more();
         }
     }
 
     void close() {
-        connected = false;
+        ++epoch;
+        state = State::closed;
+        written = 0;
+        writing = 0;
+        write_posted = false;
+        reading = false;
         if (stream) {
             beast::error_code ignored;
             beast::get_lowest_layer(*stream).socket().close(ignored);
@@ -176,68 +182,112 @@ struct HttpsClient::Connection : std::enable_shared_from_this<HttpsClient::Conne
 
     void connect() {
         close();
+        state = State::connecting;
         stream.emplace(io, tls);
         // SNI, and the name the server's certificate must carry.
         // SSL_set_tlsext_host_name(), without the macro's C cast.
         if (SSL_ctrl(stream->native_handle(), SSL_CTRL_SET_TLSEXT_HOSTNAME, TLSEXT_NAMETYPE_host_name,
                      const_cast<char*>(settings().host.c_str())) != 1) {
-            complete(fail(ErrorKind::internal, "upstream " + settings().host + ": cannot set the TLS server name"));
+            boost::asio::post(io, [self = shared_from_this(), at = epoch] {
+                if (self->current(at))
+                    self->failed(Stage::connect, "cannot set the TLS server name");
+            });
             return;
         }
         stream->set_verify_callback(ssl::host_name_verification(settings().host));
-        resolver.async_resolve(
-            settings().host, std::to_string(settings().port),
-            [self = shared_from_this()](const beast::error_code& error, const tcp::resolver::results_type& results) {
-                if (self->owner == nullptr)
+        resolver.async_resolve(settings().host, std::to_string(settings().port),
+                               [self = shared_from_this(), at = epoch](const beast::error_code& error,
+                                                                       const tcp::resolver::results_type& results) {
+                                   if (!self->current(at))
+                                       return;
+                                   if (error)
+                                       return self->failed(Stage::connect, "cannot resolve: " + describe(error));
+                                   self->tcp_connect(results);
+                               });
+    }
+
+    void tcp_connect(const tcp::resolver::results_type& results) {
+        beast::get_lowest_layer(*stream).expires_after(settings().timeout);
+        beast::get_lowest_layer(*stream).async_connect(
+            results, [self = shared_from_this(), at = epoch](const beast::error_code& error, const tcp::endpoint&) {
+                if (!self->current(at))
                     return;
                 if (error)
-                    return self->failed(Stage::connect, "cannot resolve: " + describe(error));
-                beast::get_lowest_layer(*self->stream).expires_after(self->settings().timeout);
-                beast::get_lowest_layer(*self->stream)
-                    .async_connect(results, [self](const beast::error_code& e, const tcp::endpoint&) {
-                        if (self->owner == nullptr)
-                            return;
-                        if (e)
-                            return self->failed(Stage::connect, "cannot connect: " + describe(e));
-                        beast::get_lowest_layer(*self->stream).socket().set_option(tcp::no_delay(true));
-                        self->handshake();
-                    });
+                    return self->failed(Stage::connect, "cannot connect: " + describe(error));
+                beast::get_lowest_layer(*self->stream).socket().set_option(tcp::no_delay(true));
+                self->handshake();
             });
     }
 
     void handshake() {
         beast::get_lowest_layer(*stream).expires_after(settings().timeout);
-        stream->async_handshake(ssl::stream_base::client, [self = shared_from_this()](const beast::error_code& error) {
-            if (self->owner == nullptr)
+        stream->async_handshake(ssl::stream_base::client,
+                                [self = shared_from_this(), at = epoch](const beast::error_code& error) {
+                                    if (!self->current(at))
+                                        return;
+                                    if (error)
+                                        return self->failed(Stage::connect, "TLS handshake: " + describe(error));
+                                    self->state = State::open;
+                                    self->kick();
+                                });
+    }
+
+    bool current(std::uint64_t at) const { return owner != nullptr && at == epoch; }
+
+    // Every request taken and not yet written goes in one write. The write
+    // waits for the end of the current handler, so that the requests sent
+    // together (a chunk of signed bundles) leave together; and while answers
+    // are awaited it waits until half the pipeline is free, so that answers
+    // trickling in do not each cost a write.
+    void write_more() {
+        const std::size_t unwritten = exchanges.size() - written - writing;
+        if (writing > 0 || write_posted || unwritten == 0)
+            return;
+        if (written > 0 && unwritten * 2 < settings().pipeline_depth)
+            return;
+        write_posted = true;
+        boost::asio::post(io, [self = shared_from_this(), at = epoch] {
+            if (!self->current(at))
                 return;
-            if (error)
-                return self->failed(Stage::connect, "TLS handshake: " + describe(error));
-            self->connected = true;
-            self->write();
+            self->write_posted = false;
+            self->write_now();
         });
     }
 
-    void write() {
+    void write_now() {
+        if (writing > 0 || written == exchanges.size())
+            return;
+        out.clear();
+        for (std::size_t i = written; i < exchanges.size(); ++i)
+            out += exchanges[i].wire;
+        writing = exchanges.size() - written;
         beast::get_lowest_layer(*stream).expires_after(settings().timeout);
-        boost::asio::async_write(*stream, boost::asio::buffer(request),
-                                 [self = shared_from_this()](const beast::error_code& error, std::size_t) {
-                                     if (self->owner == nullptr)
+        boost::asio::async_write(*stream, boost::asio::buffer(out),
+                                 [self = shared_from_this(), at = epoch](const beast::error_code& error, std::size_t) {
+                                     if (!self->current(at))
                                          return;
                                      if (error)
                                          return self->failed(Stage::write, "sending the request: " + describe(error));
-                                     self->read();
+                                     self->written += self->writing;
+                                     self->writing = 0;
+                                     self->kick();
                                  });
     }
 
-    void read() {
+    // The next answer, once its request is written.
+    void read_more() {
+        if (reading || written == 0)
+            return;
+        reading = true;
         parser.emplace();
         parser->body_limit(settings().max_body);
         parser->header_limit(16 * 1024);
         beast::get_lowest_layer(*stream).expires_after(settings().timeout);
         http::async_read(*stream, buffer, *parser,
-                         [self = shared_from_this()](const beast::error_code& error, std::size_t) {
-                             if (self->owner == nullptr)
+                         [self = shared_from_this(), at = epoch](const beast::error_code& error, std::size_t) {
+                             if (!self->current(at))
                                  return;
+                             self->reading = false;
                              if (error)
                                  return self->failed(Stage::read, "reading the answer: " + describe(error));
                              self->answered();
@@ -249,34 +299,59 @@ struct HttpsClient::Connection : std::enable_shared_from_this<HttpsClient::Conne
         answer.status = parser->status;
         answer.body = std::move(parser->body);
         answer.retry_after = parser->retry_after;
-        if (!parser->keep_alive())
+        Exchange done = std::move(exchanges.front());
+        exchanges.pop_front();
+        --written;
+        std::deque<Exchange> unanswered;
+        if (!parser->keep_alive()) {
+            // The server closes after this answer (e.g. its requests-per-
+            // connection limit): what follows it was not processed; it goes
+            // again on a new connection, first in line.
             close();
-        complete(std::move(answer));
+            unanswered = std::move(exchanges);
+            exchanges.clear();
+        }
+        HttpsClient* client = owner;
+        client->released(1 + unanswered.size());
+        client->requeue(std::move(unanswered));
+        done.done(std::move(answer));
+        if (owner != nullptr) {
+            client->pump();
+            kick();
+        }
     }
 
     void failed(Stage stage, const std::string& what) {
-        const bool nothing_answered = stage == Stage::write || (stage == Stage::read && parser && !parser->got_some());
+        // The front may have had part of its answer: it cannot be known
+        // whether the server processed it. Every other request had nothing
+        // and is sent once more on a new connection (a stale keep-alive, a
+        // server restart; our POSTs are conditional creates: idempotent).
+        // A failure to connect is the platform being unreachable: reported.
+        const bool front_answered = stage == Stage::read && parser && parser->got_some();
         close();
-        if (reused && !retried && nothing_answered) {
-            // The server closed a kept-alive connection between two requests.
-            retried = true;
-            reused = false;
-            connect();
-            return;
+        std::deque<Exchange> taken = std::move(exchanges);
+        exchanges.clear();
+        std::deque<Exchange> again;
+        std::vector<Exchange> failing;
+        for (std::size_t i = 0; i < taken.size(); ++i) {
+            const bool resend = stage != Stage::connect && !taken[i].resent && !(i == 0 && front_answered);
+            if (resend) {
+                taken[i].resent = true;
+                again.push_back(std::move(taken[i]));
+            } else {
+                failing.push_back(std::move(taken[i]));
+            }
         }
-        const std::string where = "upstream " + settings().host + ":" + std::to_string(settings().port) + ": ";
-        complete(fail(stage == Stage::connect ? ErrorKind::unavailable : ErrorKind::io, where + what));
-    }
-
-    void complete(Result<HttpResponse> result) {
-        busy = false;
-        Done callback = std::move(done);
-        done = nullptr;
         HttpsClient* client = owner;
-        if (callback)
-            callback(std::move(result));
-        if (client != nullptr && owner != nullptr)
-            client->finished(*this);
+        client->released(taken.size());
+        client->requeue(std::move(again));
+        const std::string where = "upstream " + settings().host + ":" + std::to_string(settings().port) + ": ";
+        for (auto& exchange : failing) {
+            exchange.done(fail(stage == Stage::connect ? ErrorKind::unavailable : ErrorKind::io, where + what));
+            if (owner == nullptr)
+                return;  // the client was stopped from a callback
+        }
+        client->pump();
     }
 };
 
@@ -319,39 +394,59 @@ Result<std::unique_ptr<HttpsClient>> HttpsClient::create(boost::asio::io_context
                                            ": not a usable PEM private key for upstream.cert_file (" + error.message() +
                                            ")");
     }
-    if (settings.max_connections == 0)
-        settings.max_connections = 1;
+    settings.max_connections = std::max<std::size_t>(settings.max_connections, 1);
+    settings.pipeline_depth = std::max<std::size_t>(settings.pipeline_depth, 1);
     auto client = std::unique_ptr<HttpsClient>(new HttpsClient(io, std::move(settings), std::move(impl)));
     for (std::size_t i = 0; i < client->m_settings.max_connections; ++i)
         client->m_connections.push_back(std::make_shared<Connection>(*client, io, client->m_impl->tls));
     return client;
 }
 
-void HttpsClient::send(HttpRequest request, Done done) {
+void HttpsClient::send(const HttpRequest& request, Done done) {
     if (m_stopped) {
         done(fail(ErrorKind::unavailable, "upstream client stopped"));
         return;
     }
-    m_queue.emplace_back(std::move(request), std::move(done));
+    auto wire = compose(request, m_settings.host);
+    if (!wire) {
+        // Answered asynchronously, like every other outcome.
+        boost::asio::post(
+            m_io, [done = std::move(done), error = std::move(wire).error()]() mutable { done(std::move(error)); });
+        return;
+    }
+    m_queue.push_back(Exchange{.wire = std::move(*wire), .done = std::move(done), .resent = false});
     pump();
+}
+
+void HttpsClient::requeue(std::deque<Exchange> exchanges) {
+    // In front of the queue, in their order: they were sent before it.
+    m_queue.insert(m_queue.begin(), std::make_move_iterator(exchanges.begin()),
+                   std::make_move_iterator(exchanges.end()));
+}
+
+void HttpsClient::released(std::size_t count) {
+    m_busy -= count;
 }
 
 void HttpsClient::pump() {
-    for (auto& connection : m_connections) {
-        if (m_queue.empty())
-            return;
-        if (connection->busy)
-            continue;
-        auto [request, done] = std::move(m_queue.front());
+    // Each request to the least loaded connection, up to the pipeline depth.
+    std::vector<Connection*> touched;
+    while (!m_queue.empty()) {
+        Connection* best = nullptr;
+        for (auto& connection : m_connections)
+            if (connection->exchanges.size() < m_settings.pipeline_depth &&
+                (best == nullptr || connection->exchanges.size() < best->exchanges.size()))
+                best = connection.get();
+        if (best == nullptr)
+            break;
+        best->exchanges.push_back(std::move(m_queue.front()));
         m_queue.pop_front();
         ++m_busy;
-        connection->start(request, std::move(done));
+        if (std::find(touched.begin(), touched.end(), best) == touched.end())
+            touched.push_back(best);
     }
-}
-
-void HttpsClient::finished(Connection&) {
-    --m_busy;
-    pump();
+    for (Connection* connection : touched)
+        connection->kick();
 }
 
 void HttpsClient::stop() {
@@ -366,8 +461,8 @@ void HttpsClient::stop() {
     m_connections.clear();
     auto queue = std::move(m_queue);
     m_queue.clear();
-    for (auto& [request, done] : queue)
-        done(fail(ErrorKind::unavailable, "upstream client stopped"));
+    for (auto& exchange : queue)
+        exchange.done(fail(ErrorKind::unavailable, "upstream client stopped"));
 }
 
 }  // namespace cb::upstream

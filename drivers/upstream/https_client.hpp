@@ -9,13 +9,16 @@
 //   |                 | read by signing::read_private_file (refused if its mode is  |
 //   |                 | wider than 0600, wiped once loaded), or `key`, a key whose  |
 //   |                 | private half stays on a PKCS#11 token (pkcs11_tls_key.hpp)  |
-//   | connections     | up to `max_connections`, each kept alive between requests;  |
+//   | connections     | up to `max_connections`, each kept alive between requests   |
+//   |                 | and carrying up to `pipeline_depth` of them (HTTP/1.1       |
+//   |                 | pipelining: written back to back, answers read in order);   |
 //   |                 | requests beyond wait in order                               |
 //   | deadline        | `timeout` per step (connect, handshake, write, read): the   |
 //   |                 | request fails with ErrorKind::timeout                       |
-//   | stale keep-alive| a request that fails on a reused connection before any byte |
-//   |                 | of answer is retried once on a fresh one (our POSTs are     |
-//   |                 | conditional creates: idempotent)                            |
+//   | unanswered      | the server closed after an answer: the requests behind it   |
+//   |                 | go again on a new connection, first in line; the connection |
+//   |                 | failed: each request with no byte of answer goes once more  |
+//   |                 | (our POSTs are conditional creates: idempotent), then fails |
 //   | request         | written in one buffer (one TLS record for head and body);   |
 //   |                 | a bearer token, content type or host holding a control      |
 //   |                 | character is refused (invalid_input) before anything is sent|
@@ -49,6 +52,7 @@ struct HttpsSettings {
     signing::TlsKey key;   // when set, instead of key_file
     std::chrono::milliseconds timeout{10'000};
     std::size_t max_connections = 4;
+    std::size_t pipeline_depth = 1;  // requests in flight per connection (1: no pipelining)
     std::size_t max_body = 1024 * 1024;
 };
 
@@ -78,7 +82,7 @@ public:
 
     // Sends when a connection is free; `done` gets the answer or the error
     // (ErrorKind::timeout, unavailable for connection failures, io otherwise).
-    void send(HttpRequest request, Done done);
+    void send(const HttpRequest& request, Done done);
 
     // Closes every connection; queued requests fail with unavailable.
     void stop();
@@ -90,16 +94,22 @@ public:
 
 private:
     struct Impl;
+    struct Exchange {
+        std::string wire;  // the whole request, head and body
+        Done done;
+        bool resent = false;  // sent again once already after its connection failed
+    };
     HttpsClient(boost::asio::io_context& io, HttpsSettings settings, std::unique_ptr<Impl> impl);
     void pump();
-    void finished(Connection& connection);
+    void requeue(std::deque<Exchange> exchanges);
+    void released(std::size_t count);
 
     boost::asio::io_context& m_io;
     HttpsSettings m_settings;
     std::unique_ptr<Impl> m_impl;
     std::vector<std::shared_ptr<Connection>> m_connections;
-    std::deque<std::pair<HttpRequest, Done>> m_queue;
-    std::size_t m_busy = 0;
+    std::deque<Exchange> m_queue;  // composed, waiting for room on a connection
+    std::size_t m_busy = 0;        // requests taken by the connections
     bool m_stopped = false;
 };
 

@@ -148,6 +148,17 @@ TEST_CASE("upstream: what each key backend needs is required, and only that") {
     CHECK(both_on_token.config->upstream.pkcs11_tls_key_label == "tls");
     CHECK(both_on_token.config->upstream.uses_pkcs11());
 
+    // Pipelining: 4 requests per connection unless told, 1..16.
+    CHECK(both_on_token.config->upstream.pipeline_depth == 4);
+    const auto one =
+        load_config_text(common + "signing_key_file = \"/s\"\nkey_file = \"/k\"\npipeline_depth = 1\n", "p.toml");
+    REQUIRE(one.ok());
+    CHECK(one.config->upstream.pipeline_depth == 1);
+    const auto deep = messages(load_config_text(common + "pipeline_depth = 17\n", "d.toml"));
+    CHECK(std::any_of(deep.begin(), deep.end(), [](const std::string& message) {
+        return message.rfind("d.toml:8: upstream.pipeline_depth: ", 0) == 0 && message.find("16") != std::string::npos;
+    }));
+
     const auto unknown = messages(load_config_text(common + "tls_key = \"hsm\"\n", "x.toml"));
     CHECK(std::find(unknown.begin(), unknown.end(),
                     "x.toml:8: upstream.tls_key: expected one of \"file\", \"pkcs11\", got \"hsm\"") != unknown.end());

@@ -1,0 +1,262 @@
+// HttpsClient's pipelining (RFC 9112 §9.3.2) against a scripted TLS server on
+// loopback: requests leave back to back, answers are matched in order, and
+// what a closing connection left unanswered is sent again once.
+#include "drivers/upstream/https_client.hpp"
+
+#include <sys/socket.h>
+#include <sys/time.h>
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/asio/write.hpp>
+#include <catch2/catch.hpp>
+#include <functional>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "tests/support/pki.hpp"
+#include "tests/support/temp_dir.hpp"
+
+namespace {
+
+namespace asio = boost::asio;
+namespace ssl = asio::ssl;
+using tcp = asio::ip::tcp;
+
+// One accepted TLS connection, used blockingly from the server's thread.
+class Session {
+public:
+    Session(tcp::socket socket, ssl::context& tls) : m_stream(std::move(socket), tls) {
+        // A client that never sends what the script waits for fails the test
+        // through its own deadline; this one only ends the server's thread.
+        const timeval limit{.tv_sec = 20, .tv_usec = 0};
+        ::setsockopt(m_stream.lowest_layer().native_handle(), SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof limit);
+        m_stream.handshake(ssl::stream_base::server);
+    }
+
+    // The body of the next request, once all of it has arrived.
+    std::string read_request() {
+        for (;;) {
+            const auto head_end = m_input.find("\r\n\r\n");
+            if (head_end != std::string::npos) {
+                const auto at = m_input.find("Content-Length: ");
+                if (at > head_end)
+                    throw std::runtime_error("a request without Content-Length");
+                const std::size_t length = std::stoul(m_input.substr(at + 16));
+                if (m_input.size() >= head_end + 4 + length) {
+                    std::string body = m_input.substr(head_end + 4, length);
+                    m_input.erase(0, head_end + 4 + length);
+                    return body;
+                }
+            }
+            char chunk[4096];
+            const std::size_t got = m_stream.read_some(asio::buffer(chunk));
+            m_input.append(chunk, got);
+        }
+    }
+
+    // Requests whose bytes had all arrived when the last one was read, still unread.
+    bool holds_input() const { return !m_input.empty(); }
+
+    void answer(unsigned status, const std::string& body, bool close = false) {
+        std::string out = "HTTP/1.1 " + std::to_string(status) + " Created\r\nContent-Type: application/json\r\n" +
+                          "Content-Length: " + std::to_string(body.size()) + "\r\n" +
+                          (close ? "Connection: close\r\n" : "") + "\r\n" + body;
+        asio::write(m_stream, asio::buffer(out));
+    }
+
+    void close() {
+        boost::system::error_code ignored;
+        m_stream.lowest_layer().close(ignored);
+    }
+
+private:
+    ssl::stream<tcp::socket> m_stream;
+    std::string m_input;
+};
+
+// A TLS listener on 127.0.0.1 whose script runs on its own thread.
+class ScriptedServer {
+public:
+    using Script = std::function<void(ScriptedServer&)>;
+
+    ScriptedServer(const cb::test::TestPki& pki, Script script)
+        : m_tls(ssl::context::tls_server), m_acceptor(m_io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)) {
+        m_tls.use_certificate_chain_file(pki.broker_certificate().string());
+        m_tls.use_private_key_file(pki.broker_key().string(), ssl::context::pem);
+        m_thread = std::thread([this, script = std::move(script)] {
+            try {
+                script(*this);
+            } catch (const std::exception& error) {
+                m_failure = error.what();
+            }
+        });
+    }
+    ~ScriptedServer() { join(); }
+    ScriptedServer(const ScriptedServer&) = delete;
+    ScriptedServer& operator=(const ScriptedServer&) = delete;
+
+    std::uint16_t port() const { return m_acceptor.local_endpoint().port(); }
+
+    Session accept() { return Session(m_acceptor.accept(), m_tls); }
+
+    // Waits for the script to end; what it threw, if anything.
+    std::string join() {
+        if (m_thread.joinable())
+            m_thread.join();
+        return m_failure;
+    }
+
+private:
+    asio::io_context m_io;
+    ssl::context m_tls;
+    tcp::acceptor m_acceptor;
+    std::thread m_thread;
+    std::string m_failure;
+};
+
+struct Outcome {
+    std::optional<unsigned> status;
+    std::string body;
+    std::string error;
+};
+
+// Sends `bodies` at once and runs the client until every one is answered.
+std::vector<Outcome> send_all(const cb::test::TestPki& pki, std::uint16_t port, std::size_t depth,
+                              const std::vector<std::string>& bodies) {
+    asio::io_context io;
+    cb::upstream::HttpsSettings settings;
+    settings.host = "127.0.0.1";
+    settings.port = port;
+    settings.ca_file = pki.ca_certificate().string();
+    settings.cert_file = (pki.directory() / "facility" / "ec.crt").string();
+    settings.key_file = (pki.directory() / "facility" / "ec.key").string();
+    settings.timeout = std::chrono::seconds(10);
+    settings.max_connections = 1;
+    settings.pipeline_depth = depth;
+    auto client = cb::upstream::HttpsClient::create(io, settings);
+    REQUIRE(client);
+    std::vector<Outcome> outcomes(bodies.size());
+    for (std::size_t i = 0; i < bodies.size(); ++i) {
+        cb::upstream::HttpRequest request;
+        request.target = "/fhir";
+        request.content_type = "application/fhir+json";
+        request.body = bodies[i];
+        (*client)->send(request, [&outcomes, i](cb::Result<cb::upstream::HttpResponse> answer) {
+            if (answer) {
+                outcomes[i].status = answer->status;
+                outcomes[i].body = answer->body;
+            } else {
+                outcomes[i].error = answer.error().message();
+            }
+        });
+    }
+    io.run();
+    return outcomes;
+}
+
+}  // namespace
+
+TEST_CASE("https client: pipelined requests leave together and their answers are matched in order") {
+    cb::test::TempDir dir;
+    const cb::test::TestPki pki(CAREBRIDGE_SOURCE_DIR, dir / "pki", {});
+    std::vector<std::string> seen;
+    ScriptedServer server(pki, [&](ScriptedServer& self) {
+        Session session = self.accept();
+        // Nothing is answered before all four have arrived: a client that
+        // waited for an answer before its next request would time out here.
+        for (int i = 0; i < 4; ++i)
+            seen.push_back(session.read_request());
+        for (const auto& body : seen)
+            session.answer(201, "answer to " + body);
+        session.close();
+    });
+    const auto outcomes = send_all(pki, server.port(), 4, {"a", "b", "c", "d"});
+    CHECK(server.join().empty());
+    CHECK(seen == std::vector<std::string>{"a", "b", "c", "d"});
+    REQUIRE(outcomes.size() == 4);
+    const std::vector<std::string> expected{"answer to a", "answer to b", "answer to c", "answer to d"};
+    for (std::size_t i = 0; i < 4; ++i) {
+        INFO("request " << i << ": " << outcomes[i].error);
+        CHECK(outcomes[i].status == 201u);
+        CHECK(outcomes[i].body == expected[i]);
+    }
+}
+
+TEST_CASE("https client: what a server closing after an answer left unanswered goes again, in order, once") {
+    cb::test::TempDir dir;
+    const cb::test::TestPki pki(CAREBRIDGE_SOURCE_DIR, dir / "pki", {});
+    std::vector<std::string> first, second;
+    ScriptedServer server(pki, [&](ScriptedServer& self) {
+        {
+            Session session = self.accept();
+            for (int i = 0; i < 4; ++i)
+                first.push_back(session.read_request());
+            session.answer(201, "1");
+            session.answer(201, "2", /*close=*/true);  // e.g. nginx's keepalive_requests reached
+            session.close();                           // c and d: read, never processed
+        }
+        Session session = self.accept();
+        for (int i = 0; i < 2; ++i)
+            second.push_back(session.read_request());
+        session.answer(201, "3");
+        session.answer(201, "4");
+        session.close();
+    });
+    const auto outcomes = send_all(pki, server.port(), 4, {"a", "b", "c", "d"});
+    CHECK(server.join().empty());
+    CHECK(first == std::vector<std::string>{"a", "b", "c", "d"});
+    CHECK(second == std::vector<std::string>{"c", "d"});
+    const std::vector<std::string> expected{"1", "2", "3", "4"};
+    for (std::size_t i = 0; i < 4; ++i) {
+        INFO("request " << i << ": " << outcomes[i].error);
+        CHECK(outcomes[i].status == 201u);
+        CHECK(outcomes[i].body == expected[i]);
+    }
+}
+
+TEST_CASE("https client: requests a dropped connection left unanswered are sent once more, then reported") {
+    cb::test::TempDir dir;
+    const cb::test::TestPki pki(CAREBRIDGE_SOURCE_DIR, dir / "pki", {});
+    std::vector<std::string> seen;
+    ScriptedServer server(pki, [&](ScriptedServer& self) {
+        for (int round = 0; round < 2; ++round) {
+            Session session = self.accept();
+            for (int i = 0; i < 2; ++i)
+                seen.push_back(session.read_request());
+            session.close();  // no answer at all
+        }
+    });
+    const auto outcomes = send_all(pki, server.port(), 4, {"a", "b"});
+    CHECK(server.join().empty());
+    CHECK(seen == std::vector<std::string>{"a", "b", "a", "b"});
+    for (const auto& outcome : outcomes) {
+        CHECK_FALSE(outcome.status.has_value());
+        CHECK(outcome.error.find("reading the answer") != std::string::npos);
+    }
+}
+
+TEST_CASE("https client: with a pipeline depth of 1, the next request waits for the answer") {
+    cb::test::TempDir dir;
+    const cb::test::TestPki pki(CAREBRIDGE_SOURCE_DIR, dir / "pki", {});
+    std::vector<bool> more_waiting;
+    ScriptedServer server(pki, [&](ScriptedServer& self) {
+        Session session = self.accept();
+        for (int i = 0; i < 3; ++i) {
+            const auto body = session.read_request();
+            more_waiting.push_back(session.holds_input());
+            session.answer(201, body);
+        }
+        session.close();
+    });
+    const auto outcomes = send_all(pki, server.port(), 1, {"a", "b", "c"});
+    CHECK(server.join().empty());
+    CHECK(more_waiting == std::vector<bool>{false, false, false});
+    for (const auto& outcome : outcomes)
+        CHECK(outcome.status == 201u);
+}
