@@ -1,7 +1,10 @@
 #include "drivers/upstream/https_client.hpp"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <openssl/crypto.h>
 #include <openssl/err.h>
+#include <sys/socket.h>
 
 #include <algorithm>
 #include <boost/asio/ip/tcp.hpp>
@@ -150,6 +153,7 @@ struct HttpsClient::Connection : std::enable_shared_from_this<HttpsClient::Conne
     std::size_t writing = 0;         // the exchanges after those, in the write under way
     std::string out;                 // what that write sends
     bool write_posted = false;       // a write is planned for the end of this handler
+    bool acknowledged = false;       // TCP_QUICKACK sent since the last answer
     bool reading = false;
     beast::flat_buffer buffer;
     std::optional<AnswerParser> parser;
@@ -243,8 +247,19 @@ struct HttpsClient::Connection : std::enable_shared_from_this<HttpsClient::Conne
         const std::size_t unwritten = exchanges.size() - written - writing;
         if (writing > 0 || write_posted || unwritten == 0)
             return;
-        if (written > 0 && unwritten * 2 < settings().pipeline_depth)
+        if (written > 0 && unwritten * 2 < settings().pipeline_depth) {
+            // Held back, nothing goes out for the server's last answer to be
+            // acknowledged with: the ACK leaves now rather than after the
+            // kernel's delayed-ACK timeout, or a server with Nagle on would
+            // keep its next answer until then (40 ms per answer).
+            if (!acknowledged) {
+                const int on = 1;
+                ::setsockopt(beast::get_lowest_layer(*stream).socket().native_handle(), IPPROTO_TCP, TCP_QUICKACK, &on,
+                             sizeof on);
+                acknowledged = true;
+            }
             return;
+        }
         write_posted = true;
         boost::asio::post(io, [self = shared_from_this(), at = epoch] {
             if (!self->current(at))
@@ -288,6 +303,7 @@ struct HttpsClient::Connection : std::enable_shared_from_this<HttpsClient::Conne
                              if (!self->current(at))
                                  return;
                              self->reading = false;
+                             self->acknowledged = false;
                              if (error)
                                  return self->failed(Stage::read, "reading the answer: " + describe(error));
                              self->answered();

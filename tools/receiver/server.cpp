@@ -267,6 +267,11 @@ void Server::accept() {
             } else {
                 beast::error_code peer_error;
                 socket.remote_endpoint(peer_error);
+                // Answers leave as soon as written (Beast writes head and
+                // body as two TLS records: with Nagle the body would wait for
+                // the ACK of the head, which a pipelining client delays).
+                beast::error_code ignored;
+                socket.set_option(tcp::no_delay(true), ignored);
                 if (!peer_error)
                     std::make_shared<Session>(std::move(socket), *m_tls, m_service, m_log, m_connections)->start();
             }
