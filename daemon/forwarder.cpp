@@ -640,8 +640,8 @@ void Forwarder::on_refreshed(const std::string& patient, Result<upstream::HttpRe
         transition.reason = "not-paired: token refresh refused (HTTP " + std::to_string(answer->status) + ")";
         ++m_counters.held;
         if (m_logged.insert("refresh " + patient).second)
-            m_log.warning(component,
-                          "patient " + patient + ": " + transition.reason + "; pair again (carebridged --pair)");
+            m_log.warning(component, "patient " + patient_for_log(patient) + ": " + transition.reason +
+                                         "; pair again (carebridged --pair)");
         finish(patient, std::move(transition));
         return;
     }

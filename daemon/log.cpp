@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <cstdio>
@@ -84,6 +85,15 @@ void Logger::log(LogLevel level, std::string_view component, std::string_view me
         }
         rest.remove_prefix(static_cast<std::size_t>(written));
     }
+}
+
+std::string patient_for_log(std::string_view reference) {
+    const bool card_reference = reference.size() == 15 && std::all_of(reference.begin(), reference.end(), [](char c) {
+                                    return (c >= '0' && c <= '9') || c == 'A' || c == 'B';
+                                });
+    if (!card_reference)
+        return std::string(reference);
+    return std::string(reference.substr(0, 5)) + "\u2026";
 }
 
 }  // namespace cb

@@ -29,6 +29,12 @@ std::string_view to_string(LogLevel level) noexcept;
 // Parses "error", "warning", "notice", "info" or "debug"; nullopt otherwise.
 std::optional<LogLevel> parse_log_level(std::string_view text) noexcept;
 
+// A patient reference as logs at info and above show it: the reference a
+// patient card gives (the NIR and its key, 15 characters of digits, 2A/2B
+// for Corsica) masked to its first 5 characters and "…", like the card
+// events; a reference of the catalog's own (e.g. "patient-1") as it is.
+std::string patient_for_log(std::string_view reference);
+
 class Logger {
 public:
     // Writes to the given file descriptor (stderr by default); does not own it.

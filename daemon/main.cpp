@@ -139,7 +139,7 @@ int pair(const std::string& config_path, const cb::PairingRequest& request) {
     }
     auto id_pe = cb::pair_patient(io, **client, *outbox, request);
     if (!id_pe) {
-        logger.error("pairing", "patient " + request.patient + ": " + id_pe.error().message());
+        logger.error("pairing", "patient " + cb::patient_for_log(request.patient) + ": " + id_pe.error().message());
         return exit_for(id_pe.error());
     }
     std::printf("paired %s (idPe %s); held readings queued again\n", request.patient.c_str(), id_pe->c_str());

@@ -8,3 +8,7 @@ if(CAREBRIDGE_FUZZ)
   target_compile_definitions(fuzz_upstream_bundle PRIVATE CAREBRIDGE_FUZZ_BOOST_JSON_SOURCES=1)
   target_compile_definitions(fuzz_upstream_jws PRIVATE CAREBRIDGE_FUZZ_BOOST_JSON_SOURCES=1)
 endif()
+
+# What the gateway reads in the platform's answers (daemon/forwarder.hpp,
+# daemon/pairing.hpp, drivers/upstream/https_client.hpp), and peek_sequence.
+carebridge_add_fuzz_target(platform_answers LIBS cb_daemon)

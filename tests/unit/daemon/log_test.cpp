@@ -41,3 +41,10 @@ TEST_CASE("log level names parse and print") {
     CHECK_FALSE(cb::parse_log_level("WARN").has_value());
     CHECK(cb::to_string(cb::LogLevel::notice) == "notice");
 }
+
+TEST_CASE("log: a card's patient reference is masked, a catalog's reference is shown") {
+    CHECK(cb::patient_for_log("280017512345610") == "28001\u2026");
+    CHECK(cb::patient_for_log("2800175A2345610") == "28001\u2026");  // Corsica
+    CHECK(cb::patient_for_log("patient-1") == "patient-1");
+    CHECK(cb::patient_for_log("28001751234561") == "28001751234561");  // not a card's reference (14)
+}
