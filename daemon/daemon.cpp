@@ -1,5 +1,6 @@
 #include "daemon/daemon.hpp"
 
+#include <openssl/crypto.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -8,6 +9,7 @@
 #include <cstring>
 
 #include "carebridge/version.hpp"
+#include "drivers/signing/signer.hpp"
 
 namespace cb {
 
@@ -279,6 +281,12 @@ Result<void> Daemon::start_ingest() {
     const auto gateway = devices::GatewayId::parse(m_config.mqtt.client_id);
     if (!gateway)
         return fail(ErrorKind::invalid_input, "mqtt.client_id: " + gateway.error().message());
+    {
+        // libmosquitto reads the gateway's key itself: the rule of every key
+        // file (a regular file, mode 0600 at most) is checked here first.
+        auto key = CB_TRY(signing::read_private_file(m_config.mqtt.key_file, "mqtt.key_file"));
+        OPENSSL_cleanse(key.data(), key.size());
+    }
     mqtt::ClientSettings link;
     link.host = m_config.mqtt.host;
     link.port = m_config.mqtt.port;

@@ -250,3 +250,17 @@ TEST_CASE("06 ingest: the broker restarted under load: reconnection with nothing
     CHECK(gateway.complete("cuff-1", 300));
     CHECK(gateway.complete("scale-1", 300));
 }
+
+TEST_CASE("06 ingest: a gateway MQTT key readable by others is refused at start, naming the setting") {
+    TempDir dir;
+    Broker broker({.source_dir = CAREBRIDGE_SOURCE_DIR, .work_dir = dir.path(), .devices = {}});
+    Gateway gateway(dir, broker);
+    std::filesystem::permissions(broker.pki().gateway().key, std::filesystem::perms::group_read,
+                                 std::filesystem::perm_options::add);
+    const auto run = cb::test::run_command({CAREBRIDGED_PATH, "--config", (dir / "carebridged.toml").string()}, limit);
+    INFO(run.output);
+    CHECK(run.status.code != 0);
+    CHECK_THAT(run.output, Catch::Contains("mqtt.key_file"));
+    CHECK_THAT(run.output, Catch::Contains(broker.pki().gateway().key.string()));
+    CHECK_THAT(run.output, !Catch::Contains("BEGIN"));  // never the key itself
+}
