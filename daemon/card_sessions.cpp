@@ -13,6 +13,8 @@
 #include <fstream>
 #include <iterator>
 
+#include "daemon/log.hpp"
+
 namespace cb {
 
 namespace {
@@ -72,10 +74,6 @@ const char* to_string(SessionState state) noexcept {
         case SessionState::error: return "error";
     }
     return "?";
-}
-
-std::string mask_nir(std::string_view nir) {
-    return std::string(nir.substr(0, 5)) + "\u2026";
 }
 
 std::string patient_reference(const cards::PatientIdentity& identity) {

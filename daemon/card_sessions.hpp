@@ -125,9 +125,6 @@ struct CardError {
 using CardEvent = std::variant<PatientPresent, PatientLeft, PractitionerAwaitingPin, PractitionerAuthenticated,
                                PractitionerEnded, PinRejected, CardError>;
 
-// "28001…": the first 5 characters of a NIR, for logs.
-std::string mask_nir(std::string_view nir);
-
 // The patient reference a patient card gives to ingest (place_reading's
 // station binding): the NIR with its key, 15 characters.
 std::string patient_reference(const cards::PatientIdentity& identity);

@@ -87,13 +87,15 @@ void Logger::log(LogLevel level, std::string_view component, std::string_view me
     }
 }
 
+std::string mask_nir(std::string_view nir) {
+    return std::string(nir.substr(0, 5)) + "\u2026";
+}
+
 std::string patient_for_log(std::string_view reference) {
     const bool card_reference = reference.size() == 15 && std::all_of(reference.begin(), reference.end(), [](char c) {
                                     return (c >= '0' && c <= '9') || c == 'A' || c == 'B';
                                 });
-    if (!card_reference)
-        return std::string(reference);
-    return std::string(reference.substr(0, 5)) + "\u2026";
+    return card_reference ? mask_nir(reference) : std::string(reference);
 }
 
 }  // namespace cb

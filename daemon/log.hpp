@@ -29,6 +29,9 @@ std::string_view to_string(LogLevel level) noexcept;
 // Parses "error", "warning", "notice", "info" or "debug"; nullopt otherwise.
 std::optional<LogLevel> parse_log_level(std::string_view text) noexcept;
 
+// "28001…": the first 5 characters of a NIR, for logs.
+std::string mask_nir(std::string_view nir);
+
 // A patient reference as logs at info and above show it: the reference a
 // patient card gives (the NIR and its key, 15 characters of digits, 2A/2B
 // for Corsica) masked to its first 5 characters and "…", like the card

@@ -14,6 +14,7 @@
 #include <mutex>
 
 #include "daemon/config.hpp"
+#include "daemon/log.hpp"
 #include "tests/support/temp_dir.hpp"
 #include "tests/support/test_keys.hpp"
 #include "tests/unit/drivers/pcsc_fake.hpp"
