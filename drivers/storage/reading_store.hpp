@@ -80,6 +80,9 @@ public:
     virtual Result<std::uint64_t> disk_usage() = 0;
 };
 
+// The store's schema steps, oldest first (tests build older versions with a prefix).
+std::span<const Migration> reading_store_migrations() noexcept;
+
 class SqliteReadingStore final : public ReadingStore {
 public:
     // Opens or creates `path` and migrates it to the current schema.

@@ -149,6 +149,39 @@ Result<std::int64_t> schema_version(Database& database) {
     return query.column_int64(0);
 }
 
+namespace {
+
+// The rows foreign_key_check reports (none, when the rebuilt tables still
+// reference what they did).
+Result<std::int64_t> foreign_key_violations(Database& database, std::string_view what) {
+    auto check = CB_TRY(database.prepare("PRAGMA foreign_key_check", what));
+    std::int64_t violations = 0;
+    while (CB_TRY(check.step()) == Step::row)
+        ++violations;
+    return violations;
+}
+
+Result<void> apply_step(Database& database, const Migration& step, std::int64_t version, const std::string& what) {
+    CB_TRY(database.execute("BEGIN IMMEDIATE", what));
+    auto applied = database.execute(step.sql, what);
+    if (applied && step.rebuilds_tables) {
+        if (auto violations = foreign_key_violations(database, what); !violations)
+            applied = std::move(violations).error();
+        else if (*violations != 0)
+            applied = fail(ErrorKind::invalid_input, what + ": " + std::to_string(*violations) +
+                                                         " rows would break a foreign key; nothing was changed");
+    }
+    if (applied)
+        applied = database.execute("PRAGMA user_version=" + std::to_string(version), what);
+    if (applied)
+        applied = database.execute("COMMIT", what);
+    if (!applied)
+        (void)database.execute("ROLLBACK", what);
+    return applied;
+}
+
+}  // namespace
+
 Result<void> migrate(Database& database, std::span<const Migration> migrations) {
     const std::int64_t current = CB_TRY(schema_version(database));
     const auto target = static_cast<std::int64_t>(migrations.size());
@@ -160,15 +193,16 @@ Result<void> migrate(Database& database, std::span<const Migration> migrations) 
         const Migration& step = migrations[static_cast<std::size_t>(version)];
         const std::string what =
             "migrate schema to version " + std::to_string(version + 1) + " (" + std::string(step.description) + ")";
-        CB_TRY(database.execute("BEGIN IMMEDIATE", what));
-        auto applied = database.execute(step.sql, what);
-        if (applied)
-            applied = database.execute("PRAGMA user_version=" + std::to_string(version + 1), what);
-        if (!applied) {
-            (void)database.execute("ROLLBACK", what);
-            return std::move(applied).error();
+        // foreign_keys is a no-op inside a transaction: set it before.
+        if (step.rebuilds_tables)
+            CB_TRY(database.execute("PRAGMA foreign_keys=OFF", what));
+        auto applied = apply_step(database, step, version + 1, what);
+        if (step.rebuilds_tables) {
+            auto restored = database.execute("PRAGMA foreign_keys=ON", what);
+            if (applied && !restored)
+                applied = std::move(restored);
         }
-        CB_TRY(database.execute("COMMIT", what));
+        CB_TRY(std::move(applied));
     }
     return {};
 }

@@ -93,6 +93,12 @@ private:
 struct Migration {
     std::string_view description;
     std::string_view sql;
+    // The step rebuilds tables (create the new one, copy, drop the old one,
+    // rename the new one): SQLite's documented way to change what ALTER TABLE
+    // cannot, such as a CHECK constraint. It runs with foreign keys off, as
+    // that procedure requires, and commits only if foreign_key_check finds
+    // nothing; they are on again afterwards.
+    bool rebuilds_tables = false;
 };
 
 // Brings the database to migrations.size() (PRAGMA user_version), each step in
