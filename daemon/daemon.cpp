@@ -31,6 +31,14 @@ Result<void> prepare_state_directory(const std::filesystem::path& path) {
         return fail(ErrorKind::io, "state directory " + path.string() + ": " + system_error_text(errno));
     if (!S_ISDIR(info.st_mode))
         return fail(ErrorKind::io, "state directory " + path.string() + ": not a directory");
+    // Created 0700 above; one that exists is taken as it is, except what would
+    // let another user replace the store: group or other write, another owner.
+    if ((info.st_mode & (S_IWGRP | S_IWOTH)) != 0)
+        return fail(ErrorKind::invalid_input, "state directory " + path.string() + ": mode " +
+                                                  signing::mode_text(info.st_mode) +
+                                                  " lets other users replace the store; chmod 700 it");
+    if (auto problem = signing::foreign_owner(info.st_uid); !problem.empty())
+        return fail(ErrorKind::invalid_input, "state directory " + path.string() + ": " + problem);
     if (::access(path.c_str(), R_OK | W_OK | X_OK) != 0)
         return fail(ErrorKind::io, "state directory " + path.string() + ": not writable: " + system_error_text(errno));
     return {};

@@ -21,12 +21,6 @@ constexpr std::size_t max_private_file = std::size_t{64} * 1024;
 constexpr std::size_t max_chain_file = std::size_t{8} * 16 * 1024;
 constexpr std::size_t max_chain_certificates = 8;
 
-std::string mode_text(mode_t mode) {
-    char buffer[8];
-    std::snprintf(buffer, sizeof buffer, "%04o", static_cast<unsigned>(mode & 07777));
-    return buffer;
-}
-
 // Reads all of `fd` up to `cap` bytes; the descriptor is closed.
 Result<std::string> read_all(int fd, std::size_t cap, const std::string& what) {
     std::string out;
@@ -57,6 +51,20 @@ Result<std::string> read_all(int fd, std::size_t cap, const std::string& what) {
 }
 }  // namespace
 
+std::string foreign_owner(unsigned owner) {
+    const uid_t self = ::geteuid();
+    if (owner == self || owner == 0)
+        return {};
+    return "owned by uid " + std::to_string(owner) + ", neither the user carebridged runs as (uid " +
+           std::to_string(self) + ") nor root; chown it";
+}
+
+std::string mode_text(unsigned mode) {
+    char buffer[8];
+    std::snprintf(buffer, sizeof buffer, "%04o", mode & 07777U);
+    return buffer;
+}
+
 Result<std::string> read_private_file(const std::filesystem::path& file, const char* what) {
     const std::string name = std::string(what) + " " + file.string();
     const int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY);
@@ -76,6 +84,10 @@ Result<std::string> read_private_file(const std::filesystem::path& file, const c
         ::close(fd);
         return fail(ErrorKind::invalid_input,
                     name + ": mode " + mode_text(status.st_mode) + " is wider than 0600; chmod 600 it");
+    }
+    if (auto problem = foreign_owner(status.st_uid); !problem.empty()) {
+        ::close(fd);
+        return fail(ErrorKind::invalid_input, name + ": " + problem);
     }
     return read_all(fd, max_private_file, name);
 }

@@ -116,8 +116,18 @@ Result<std::unique_ptr<Signer>> open_pkcs11_signer(const Pkcs11SignerConfig& con
 Result<std::vector<Bytes>> read_certificate_chain(const std::filesystem::path& file);
 
 // Reads a file that holds a secret (key or PIN): refused unless it is a regular
-// file with no permission outside 0600. At most 64 KiB. The caller wipes the
-// returned bytes (OPENSSL_cleanse) when done.
+// file with no permission outside 0600, owned by the user carebridged runs as
+// or by root. At most 64 KiB. The caller wipes the returned bytes
+// (OPENSSL_cleanse) when done.
 Result<std::string> read_private_file(const std::filesystem::path& file, const char* what);
+
+// Whoever owns a file or directory can change it whatever its mode, so what
+// holds secrets or the store must belong to the user carebridged runs as, or
+// to root (as OpenSSH's StrictModes). Empty if `owner` is one of them; else
+// the problem, to follow the file's name in an error.
+std::string foreign_owner(unsigned owner);
+
+// A mode as four octal digits ("0640").
+std::string mode_text(unsigned mode);
 
 }  // namespace cb::signing

@@ -50,9 +50,13 @@ Result<Database> Database::open(const std::filesystem::path& path, Durability du
     if (rc != SQLITE_OK)
         return sqlite_error(handle, "open database " + name);
     if (!in_memory) {
-        std::error_code ignored;
+        // The store holds health data: 0600, or not opened at all (SQLite
+        // gives the -wal and -shm files the database's mode).
+        std::error_code error;
         std::filesystem::permissions(path, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write,
-                                     ignored);
+                                     error);
+        if (error)
+            return fail(ErrorKind::io, "open database " + name + ": cannot set its mode to 0600: " + error.message());
     }
     sqlite3_busy_timeout(handle, 5000);
     // WAL: readers never block the writer. synchronous=FULL: a commit fsyncs

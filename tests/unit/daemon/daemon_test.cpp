@@ -76,6 +76,42 @@ TEST_CASE("start fails with a clear error when the state directory cannot be mad
     CHECK(f.manager.events.empty());
 }
 
+TEST_CASE("an existing state directory others could write to, or another user's, is refused") {
+    Fixture f;
+    cb::Logger logger(cb::LogLevel::info, f.log_fds[1]);
+    const auto state = f.dir / "state";
+    std::filesystem::create_directory(state);
+    std::filesystem::permissions(state, std::filesystem::perms::owner_all | std::filesystem::perms::group_all);
+    {
+        cb::Daemon daemon(f.io, logger, f.manager, f.config(), std::nullopt);
+        const auto started = daemon.start();
+        REQUIRE_FALSE(started);
+        CHECK(started.error().message() ==
+              "state directory " + state.string() + ": mode 0770 lets other users replace the store; chmod 700 it");
+    }
+    // Readable by the group is the operator's choice (readings.db itself is 0600).
+    std::filesystem::permissions(state, std::filesystem::perms::owner_all | std::filesystem::perms::group_read |
+                                            std::filesystem::perms::group_exec);
+    if (::geteuid() == 0) {
+        REQUIRE(::chown(state.c_str(), 65534, 65534) == 0);
+        cb::Daemon daemon(f.io, logger, f.manager, f.config(), std::nullopt);
+        const auto started = daemon.start();
+        REQUIRE_FALSE(started);
+        CHECK(started.error().message() == "state directory " + state.string() +
+                                               ": owned by uid 65534, neither the user carebridged runs as (uid 0) "
+                                               "nor root; chown it");
+        REQUIRE(::chown(state.c_str(), 0, 0) == 0);
+    } else {
+        WARN("not root: cannot give the directory to another user; the owner check is not exercised");
+    }
+    CHECK(f.manager.events.empty());
+    cb::Daemon daemon(f.io, logger, f.manager, f.config(), std::nullopt);
+    REQUIRE(daemon.start());
+    std::raise(SIGTERM);
+    f.io.run();
+    CHECK(daemon.exit_code() == 0);
+}
+
 TEST_CASE("SIGHUP with a broken file keeps the running config, a valid one applies") {
     Fixture f;
     cb::Logger logger(cb::LogLevel::info, f.log_fds[1]);

@@ -7,6 +7,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <catch2/catch.hpp>
 #include <chrono>
@@ -132,6 +133,24 @@ TEST_CASE("a PEM key file wider than 0600 is refused, naming the path only") {
     const fs::path read_only =
         copy_with_mode(fixture().facility("ec.key"), fixture().dir / "readonly.key", fs::perms::owner_read);
     CHECK(open_pem_signer({read_only, fixture().facility("ec.crt")}).has_value());
+}
+
+TEST_CASE("a key file owned by another user is refused, whatever its mode") {
+    const fs::path key = copy_with_mode(fixture().facility("ec.key"), fixture().dir / "other.key",
+                                        fs::perms::owner_read | fs::perms::owner_write);
+    if (::geteuid() != 0) {
+        WARN("not root: cannot give a file to another user; the owner check is not exercised");
+        return;
+    }
+    constexpr uid_t nobody = 65534;
+    REQUIRE(::chown(key.c_str(), nobody, nobody) == 0);
+    const auto signer = open_pem_signer({key, fixture().facility("ec.crt")});
+    REQUIRE_FALSE(signer.has_value());
+    CHECK(signer.error().kind() == cb::ErrorKind::invalid_input);
+    CHECK(signer.error().message() == "key file " + key.string() +
+                                          ": owned by uid 65534, neither the user carebridged runs as (uid 0) nor "
+                                          "root; chown it");
+    check_no_key_material(signer.error().message(), key);
 }
 
 TEST_CASE("a PEM EC key signs ES256 bundles that verify") {
