@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <cstring>
 #include <exception>
+#include <iostream>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -39,7 +40,9 @@ void print_usage(std::FILE* out) {
         "  --check-catalog PATH validate a device catalog (devices.toml) the same way\n"
         "  --pair PATIENT       pair the local patient reference PATIENT with the national space\n"
         "                       ([upstream]), with the patient's NIR and one-time code; their\n"
-        "                       readings held \"not-paired\" are then forwarded\n"
+        "                       readings held \"not-paired\" are then forwarded; NIR or CODE given\n"
+        "                       as - is read from standard input, one line each, the NIR first\n"
+        "                       (kept out of the process list and the shell history)\n"
         "  --outbox             print the outbox to the national space, by state and reason\n"
         "  --version            print the version and exit\n"
         "\n"
@@ -114,7 +117,11 @@ int pair(const std::string& config_path, const cb::PairingRequest& request) {
     const auto config = load_or_report(logger, config_path);
     if (!config)
         return exit_usage;
-    if (auto checked = cb::check_pairing_request(request); !checked) {
+    cb::PairingRequest filled = request;
+    auto checked = cb::read_pairing_fields(std::cin, filled);
+    if (checked)
+        checked = cb::check_pairing_request(filled);
+    if (!checked) {
         logger.error("pairing", checked.error().message());
         return exit_usage;
     }
@@ -137,7 +144,7 @@ int pair(const std::string& config_path, const cb::PairingRequest& request) {
         logger.error("pairing", outbox.error().message());
         return exit_for(outbox.error());
     }
-    auto id_pe = cb::pair_patient(io, **client, *outbox, request);
+    auto id_pe = cb::pair_patient(io, **client, *outbox, filled);
     if (!id_pe) {
         logger.error("pairing", "patient " + cb::patient_for_log(request.patient) + ": " + id_pe.error().message());
         return exit_for(id_pe.error());

@@ -64,6 +64,32 @@ Result<void> check_pairing_request(const PairingRequest& request) {
     return {};
 }
 
+Result<void> read_pairing_fields(std::istream& input, PairingRequest& request) {
+    constexpr std::size_t max_line = 256;
+    for (auto [field, name] : {std::pair{&request.nir, "--nir"}, std::pair{&request.code, "--code"}}) {
+        if (*field != "-")
+            continue;
+        std::string line;
+        bool ended = false;
+        for (int c; (c = input.get()) != std::char_traits<char>::eof();) {
+            if (c == '\n') {
+                ended = true;
+                break;
+            }
+            if (line.size() == max_line)
+                return fail(ErrorKind::invalid_input,
+                            std::string(name) + " -: the line read from standard input is over 256 bytes");
+            line.push_back(static_cast<char>(c));
+        }
+        if (!ended && line.empty())
+            return fail(ErrorKind::invalid_input, std::string(name) + " -: standard input ended before its line");
+        if (!line.empty() && line.back() == '\r')
+            line.pop_back();
+        *field = std::move(line);
+    }
+    return {};
+}
+
 Result<std::string> pair_patient(boost::asio::io_context& io, upstream::HttpsClient& client, storage::Outbox& outbox,
                                  const PairingRequest& request) {
     CB_TRY(check_pairing_request(request));

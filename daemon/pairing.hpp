@@ -8,6 +8,7 @@
 
 #include <boost/asio/io_context.hpp>
 #include <cstdint>
+#include <istream>
 #include <string>
 #include <string_view>
 
@@ -35,6 +36,13 @@ TokenAnswer parse_token_answer(std::string_view body);
 
 // Checks the request's fields; the message names the bad one (never its value for the code).
 Result<void> check_pairing_request(const PairingRequest& request);
+
+// `--nir -` and `--code -`: each field given as "-" is read from `input`, one
+// line each, the NIR first, so that neither shows in the process list or the
+// shell history. A line ends at "\n" (a "\r" before it is dropped) or at the
+// end of the input; at most 256 bytes. Fails naming the field if the input
+// ends first or the line is longer; never names the value.
+Result<void> read_pairing_fields(std::istream& input, PairingRequest& request);
 
 // Sends the pairing, waits for the answer (runs `io`), saves it and queues
 // the patient's held readings again. Returns the idPe.

@@ -128,10 +128,17 @@ public:
         return path;
     }
 
-    void pair(const std::string& patient, const std::string& nir) {
-        const auto result = cb::test::run_command(
-            {CAREBRIDGED_PATH, "--config", config().string(), "--pair", patient, "--nir", nir, "--code", "0000"},
-            hang_limit);
+    // From standard input (--nir - --code -) as an operator should, or on the command line.
+    void pair(const std::string& patient, const std::string& nir, bool from_stdin = false) {
+        const auto result = from_stdin ? cb::test::run_command(
+                                             {"/bin/sh", "-c",
+                                              "printf '%s\\n%s\\n' \"$1\" 0000 | \"$2\" --config \"$3\" --pair \"$4\" "
+                                              "--nir - --code -",
+                                              "sh", nir, CAREBRIDGED_PATH, config().string(), patient},
+                                             hang_limit)
+                                       : cb::test::run_command({CAREBRIDGED_PATH, "--config", config().string(),
+                                                                "--pair", patient, "--nir", nir, "--code", "0000"},
+                                                               hang_limit);
         INFO(result.output);
         REQUIRE(result.status.exited);
         REQUIRE(result.status.code == 0);
@@ -254,7 +261,7 @@ TEST_CASE("forward: an unpaired patient's readings are held not-paired, then sen
     f.start_daemon();
     f.expect_log("caught up: 0 delivered, 5 held");
     CHECK(f.outbox()["held: not-paired"] == 5);
-    f.pair("patient-2", nir_2);
+    f.pair("patient-2", nir_2, /*from_stdin=*/true);
     f.expect_log("caught up: 5 delivered");
     CHECK(f.stat("observations") == 5);
     CHECK(f.outbox()["delivered"] == 5);
