@@ -35,6 +35,14 @@ SqliteReadingStore open_store(const cb::test::TempDir& dir, const std::string& v
     return std::move(store).value();
 }
 
+// A store at schema version 3 (before the rebuild of schema 4), with `sql` run on it.
+void make_version_3_store(const std::filesystem::path& path, const std::string& sql, const std::string& what) {
+    auto database = cb::storage::Database::open(path);
+    REQUIRE(database);
+    REQUIRE(cb::storage::migrate(*database, cb::storage::reading_store_migrations().first(3)));
+    REQUIRE(database->execute(sql, what));
+}
+
 }  // namespace
 
 TEST_CASE("storage: a new database is migrated, WAL and synchronous FULL, mode 0600") {
@@ -70,17 +78,13 @@ TEST_CASE("storage: a database newer than the code is refused, untouched") {
 TEST_CASE("storage: a version 3 store is rebuilt with the same rows, ids, outbox states and pairings") {
     cb::test::TempDir dir;
     const auto path = dir / "readings.db";
-    {
-        auto database = cb::storage::Database::open(path);
-        REQUIRE(database);
-        REQUIRE(cb::storage::migrate(*database, cb::storage::reading_store_migrations().first(3)));
-        REQUIRE(database->execute(
-            "INSERT INTO readings VALUES (7, 'cuff-1', 1, 'heart_rate', '{}', 1, 2, 'accepted', NULL, 'p');"
-            "INSERT INTO readings VALUES (9, 'cuff-1', 2, 'heart_rate', '{}', 1, 2, 'held', 'no-patient', NULL);"
-            "INSERT INTO outbox VALUES (7, 'delivered', NULL, 'Observation/1', 1, 3);"
-            "INSERT INTO pairings VALUES ('p', 'idpe', 'a', 'r', 4, 5);",
-            "fill a version 3 store"));
-    }
+    make_version_3_store(
+        path,
+        "INSERT INTO readings VALUES (7, 'cuff-1', 1, 'heart_rate', '{}', 1, 2, 'accepted', NULL, 'p');"
+        "INSERT INTO readings VALUES (9, 'cuff-1', 2, 'heart_rate', '{}', 1, 2, 'held', 'no-patient', NULL);"
+        "INSERT INTO outbox VALUES (7, 'delivered', NULL, 'Observation/1', 1, 3);"
+        "INSERT INTO pairings VALUES ('p', 'idpe', 'a', 'r', 4, 5);",
+        "fill a version 3 store");
     auto store = open_store(dir);
     auto database = cb::storage::Database::open(path);
     REQUIRE(database);
@@ -118,16 +122,9 @@ TEST_CASE("storage: a version 3 store is rebuilt with the same rows, ids, outbox
 TEST_CASE("storage: a rebuild that would break a foreign key is refused, and nothing changes") {
     cb::test::TempDir dir;
     const auto path = dir / "readings.db";
-    {
-        auto database = cb::storage::Database::open(path);
-        REQUIRE(database);
-        REQUIRE(cb::storage::migrate(*database, cb::storage::reading_store_migrations().first(3)));
-        // An outbox row whose reading is gone (foreign keys were off when it was written).
-        REQUIRE(
-            database->execute("PRAGMA foreign_keys=OFF;"
-                              "INSERT INTO outbox VALUES (5, 'queued', NULL, NULL, 0, 1);",
-                              "write an orphan"));
-    }
+    // An outbox row whose reading is gone (foreign keys were off when it was written).
+    make_version_3_store(path, "PRAGMA foreign_keys=OFF; INSERT INTO outbox VALUES (5, 'queued', NULL, NULL, 0, 1);",
+                         "write an orphan");
     auto store = SqliteReadingStore::open(path);
     REQUIRE_FALSE(store);
     CHECK_THAT(store.error().message(),
