@@ -10,6 +10,7 @@
 #include <catch2/catch.hpp>
 
 #include "tests/support/broker.hpp"
+#include "tests/support/process.hpp"
 #include "tests/support/temp_dir.hpp"
 
 using cb::test::Broker;
@@ -76,6 +77,30 @@ TEST_CASE("03 broker: a certificate from another CA is refused, even with the ga
     CHECK(broker.wait_for_log("certificate verify failed"));
     CHECK(broker.wait_for_log("Client <unknown> disconnected: Protocol error."));
     CHECK_THAT(broker.log(), !Catch::Contains("New client connected"));
+}
+
+TEST_CASE("03 broker: a device certificate the CA revoked is refused at the handshake") {
+    TempDir dir;
+    Broker broker({.source_dir = CAREBRIDGE_SOURCE_DIR, .work_dir = dir.path()});
+    const auto revoked = broker.pki().revoked();
+    // Chained to the test CA like any device: only the CRL tells it apart.
+    const auto chained = cb::test::run_command({"/usr/bin/openssl", "verify", "-CAfile",
+                                                broker.pki().ca_certificate().string(), revoked.certificate.string()});
+    INFO(chained.output);
+    REQUIRE(chained.status.code == 0);
+
+    const auto result = broker.publish(revoked, meas("revoked-1"), R"({"seq":1})");
+    INFO(result.output);
+    CHECK(result.status.exited);
+    CHECK(result.status.code != 0);
+    const bool refused = broker.wait_for_log("certificate verify failed");
+    INFO("broker: " << broker.log());
+    CHECK(refused);
+    CHECK_THAT(broker.log(), !Catch::Contains("New client connected"));
+    // The same CA's other certificates still get in.
+    const auto device = broker.publish(broker.pki().device("device-a"), meas("device-a"), R"({"seq":1})");
+    INFO(device.output);
+    CHECK(device.status.code == 0);
 }
 
 TEST_CASE("03 broker: a device cannot publish under another device's id") {

@@ -48,4 +48,8 @@ ClientIdentity TestPki::rogue() const {
     return {"carebridged", m_directory / "rogue.crt", m_directory / "rogue.key"};
 }
 
+ClientIdentity TestPki::revoked() const {
+    return {"revoked-1", m_directory / "revoked.crt", m_directory / "revoked.key"};
+}
+
 }  // namespace cb::test

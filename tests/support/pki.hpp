@@ -41,6 +41,8 @@ public:
     ClientIdentity device(const std::string& device_id) const;
     // CN=carebridged, issued by a different CA: must be refused.
     ClientIdentity rogue() const;
+    // Device revoked-1, chained to the test CA and listed in its CRL (ca.crl).
+    ClientIdentity revoked() const;
     // No certificate at all: must be refused.
     static ClientIdentity no_certificate() { return {}; }
 
