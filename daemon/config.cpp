@@ -34,6 +34,7 @@ void read_upstream(TomlReader& reader, const toml::table& root, Config& config) 
     reader.string("upstream.host", upstream.host, 253);
     reader.integer("upstream.port", upstream.port, 1, 65535);
     reader.path("upstream.ca_file", upstream.ca_file);
+    reader.path("upstream.crl_file", upstream.crl_file);
     reader.path("upstream.cert_file", upstream.cert_file);
     constexpr std::array<std::string_view, 2> tls_keys{"file", "pkcs11"};
     if (const auto tls_key = reader.choice("upstream.tls_key", tls_keys))

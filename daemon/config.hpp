@@ -75,6 +75,7 @@ struct Config {
         std::uint16_t port = 443;
         // Mutual TLS: the platform's CA, the facility's certificate and key.
         std::filesystem::path ca_file;
+        std::filesystem::path crl_file;  // optional: CRLs the platform's certificate is checked against
         std::filesystem::path cert_file;
         // The TLS client key: "file" (key_file, mode 0600) or "pkcs11"
         // (pkcs11_tls_key_label on the token of the pkcs11_* settings).

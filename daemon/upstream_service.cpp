@@ -13,6 +13,7 @@ Result<std::unique_ptr<upstream::HttpsClient>> make_upstream_client(boost::asio:
     settings.host = config.host;
     settings.port = config.port;
     settings.ca_file = config.ca_file.string();
+    settings.crl_file = config.crl_file.string();
     settings.cert_file = config.cert_file.string();
     if (config.tls_key == "pkcs11") {
         if (!token)

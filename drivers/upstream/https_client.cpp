@@ -4,6 +4,8 @@
 #include <netinet/tcp.h>
 #include <openssl/crypto.h>
 #include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509_vfy.h>
 #include <sys/socket.h>
 
 #include <algorithm>
@@ -225,18 +227,25 @@ struct HttpsClient::Connection : std::enable_shared_from_this<HttpsClient::Conne
 
     void handshake() {
         beast::get_lowest_layer(*stream).expires_after(settings().timeout);
-        stream->async_handshake(ssl::stream_base::client,
-                                [self = shared_from_this(), at = epoch](const beast::error_code& error) {
-                                    if (!self->current(at))
-                                        return;
-                                    if (error)
-                                        return self->failed(Stage::connect, "TLS handshake: " + describe(error));
-                                    self->state = State::open;
-                                    self->kick();
-                                });
+        stream->async_handshake(
+            ssl::stream_base::client, [self = shared_from_this(), at = epoch](const beast::error_code& error) {
+                if (!self->current(at))
+                    return;
+                if (error)
+                    return self->failed(Stage::connect, "TLS handshake: " + describe(error) + self->verify_result());
+                self->state = State::open;
+                self->kick();
+            });
     }
 
     bool current(std::uint64_t at) const { return owner != nullptr && at == epoch; }
+
+    // Why the server's certificate was refused, if it was: OpenSSL's handshake
+    // error only says "certificate verify failed".
+    std::string verify_result() {
+        const long result = SSL_get_verify_result(stream->native_handle());
+        return result == X509_V_OK ? std::string() : std::string(" (") + X509_verify_cert_error_string(result) + ")";
+    }
 
     // Every request taken and not yet written goes in one write. The write
     // waits for the end of the current handler, so that the requests sent
@@ -390,6 +399,20 @@ Result<std::unique_ptr<HttpsClient>> HttpsClient::create(boost::asio::io_context
     tls.load_verify_file(settings.ca_file, error);
     if (error)
         return fail(ErrorKind::io, "upstream.ca_file " + settings.ca_file + ": " + error.message());
+    if (!settings.crl_file.empty()) {
+        // The server's certificate (not its CA's) is checked against these
+        // CRLs; one past its nextUpdate fails every handshake, reported as
+        // "CRL has expired", and the forwarder retries: nothing is lost.
+        X509_STORE* store = SSL_CTX_get_cert_store(tls.native_handle());
+        X509_LOOKUP* lookup = X509_STORE_add_lookup(store, X509_LOOKUP_file());
+        const int loaded =
+            lookup == nullptr ? 0 : X509_load_crl_file(lookup, settings.crl_file.c_str(), X509_FILETYPE_PEM);
+        ERR_clear_error();
+        if (loaded < 1)
+            return fail(ErrorKind::invalid_input,
+                        "upstream.crl_file " + settings.crl_file + ": no PEM CRL could be read");
+        X509_STORE_set_flags(store, X509_V_FLAG_CRL_CHECK);
+    }
     tls.use_certificate_chain_file(settings.cert_file, error);
     if (error)
         return fail(ErrorKind::io, "upstream.cert_file " + settings.cert_file + ": " + error.message());

@@ -4,7 +4,9 @@
 //   | what            | how                                                         |
 //   |-----------------|-------------------------------------------------------------|
 //   | TLS             | 1.2 minimum (1.3 preferred by OpenSSL), server certificate  |
-//   |                 | verified against `ca_file` and the host name (SNI set)      |
+//   |                 | verified against `ca_file` and the host name (SNI set), and |
+//   |                 | against the CRLs of `crl_file` when set; a refused          |
+//   |                 | certificate's reason is in the error ("certificate revoked")|
 //   | client identity | the facility certificate (`cert_file`) and key: `key_file`, |
 //   |                 | read by signing::read_private_file (refused if its mode is  |
 //   |                 | wider than 0600, wiped once loaded), or `key`, a key whose  |
@@ -47,6 +49,7 @@ struct HttpsSettings {
     std::string host;  // name or address; also the name the certificate must carry
     std::uint16_t port = 443;
     std::string ca_file;
+    std::string crl_file;  // PEM CRLs of the server's CA; empty: revocation is not checked
     std::string cert_file;
     std::string key_file;  // or
     signing::TlsKey key;   // when set, instead of key_file

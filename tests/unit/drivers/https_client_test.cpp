@@ -85,10 +85,14 @@ class ScriptedServer {
 public:
     using Script = std::function<void(ScriptedServer&)>;
 
-    ScriptedServer(const cb::test::TestPki& pki, Script script)
+    // `certificate`: a test-pki base name (e.g. "revoked-server"); empty: the broker's.
+    ScriptedServer(const cb::test::TestPki& pki, Script script, const std::string& certificate = {})
         : m_tls(ssl::context::tls_server), m_acceptor(m_io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)) {
-        m_tls.use_certificate_chain_file(pki.broker_certificate().string());
-        m_tls.use_private_key_file(pki.broker_key().string(), ssl::context::pem);
+        const auto base = pki.directory() / certificate;
+        m_tls.use_certificate_chain_file(certificate.empty() ? pki.broker_certificate().string()
+                                                             : base.string() + ".crt");
+        m_tls.use_private_key_file(certificate.empty() ? pki.broker_key().string() : base.string() + ".key",
+                                   ssl::context::pem);
         m_thread = std::thread([this, script = std::move(script)] {
             try {
                 script(*this);
@@ -126,10 +130,7 @@ struct Outcome {
     std::string error;
 };
 
-// Sends `bodies` at once and runs the client until every one is answered.
-std::vector<Outcome> send_all(const cb::test::TestPki& pki, std::uint16_t port, std::size_t depth,
-                              const std::vector<std::string>& bodies) {
-    asio::io_context io;
+cb::upstream::HttpsSettings client_settings(const cb::test::TestPki& pki, std::uint16_t port) {
     cb::upstream::HttpsSettings settings;
     settings.host = "127.0.0.1";
     settings.port = port;
@@ -138,7 +139,16 @@ std::vector<Outcome> send_all(const cb::test::TestPki& pki, std::uint16_t port, 
     settings.key_file = (pki.directory() / "facility" / "ec.key").string();
     settings.timeout = std::chrono::seconds(10);
     settings.max_connections = 1;
+    return settings;
+}
+
+// Sends `bodies` at once and runs the client until every one is answered.
+std::vector<Outcome> send_all(const cb::test::TestPki& pki, std::uint16_t port, std::size_t depth,
+                              const std::vector<std::string>& bodies, const std::string& crl_file = {}) {
+    asio::io_context io;
+    auto settings = client_settings(pki, port);
     settings.pipeline_depth = depth;
+    settings.crl_file = crl_file;
     auto client = cb::upstream::HttpsClient::create(io, settings);
     REQUIRE(client);
     std::vector<Outcome> outcomes(bodies.size());
@@ -258,4 +268,51 @@ TEST_CASE("https client: with a pipeline depth of 1, the next request waits for 
     CHECK(more_waiting == std::vector<bool>{false, false, false});
     for (const auto& outcome : outcomes)
         CHECK(outcome.status == 201u);
+}
+
+TEST_CASE("https client: with upstream.crl_file, a revoked server certificate is refused, naming why") {
+    cb::test::TempDir dir;
+    const cb::test::TestPki pki(CAREBRIDGE_SOURCE_DIR, dir / "pki", {});
+    const std::string crl = (pki.directory() / "ca.crl").string();
+    {
+        ScriptedServer revoked(
+            pki, [](ScriptedServer& self) { self.accept(); }, "revoked-server");
+        const auto outcomes = send_all(pki, revoked.port(), 1, {"a"}, crl);
+        CHECK_FALSE(revoked.join().empty());  // its handshake failed
+        REQUIRE(outcomes.size() == 1);
+        CHECK_FALSE(outcomes[0].status.has_value());
+        CHECK_THAT(outcomes[0].error, Catch::Contains("TLS handshake: ") && Catch::Contains("(certificate revoked)"));
+    }
+    {
+        // Without the CRL the same certificate is accepted: the CRL is what refused it.
+        ScriptedServer revoked(
+            pki,
+            [](ScriptedServer& self) {
+                Session session = self.accept();
+                session.answer(201, session.read_request());
+                session.close();
+            },
+            "revoked-server");
+        check_created(send_all(pki, revoked.port(), 1, {"a"}), {"a"});
+        CHECK(revoked.join().empty());
+    }
+    // A certificate the CRL does not list still passes.
+    ScriptedServer valid(pki, [](ScriptedServer& self) {
+        Session session = self.accept();
+        session.answer(201, session.read_request());
+        session.close();
+    });
+    check_created(send_all(pki, valid.port(), 1, {"b"}, crl), {"b"});
+    CHECK(valid.join().empty());
+}
+
+TEST_CASE("https client: an upstream.crl_file without a CRL is refused at creation") {
+    cb::test::TempDir dir;
+    const cb::test::TestPki pki(CAREBRIDGE_SOURCE_DIR, dir / "pki", {});
+    asio::io_context io;
+    auto settings = client_settings(pki, 9);
+    settings.crl_file = pki.ca_certificate().string();  // a PEM certificate, not a CRL
+    const auto client = cb::upstream::HttpsClient::create(io, settings);
+    REQUIRE_FALSE(client);
+    CHECK(client.error().message() == "upstream.crl_file " + settings.crl_file + ": no PEM CRL could be read");
 }
