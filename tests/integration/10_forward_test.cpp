@@ -111,6 +111,7 @@ public:
         out << "[daemon]\nstate_dir = \"" << state().string() << "\"\nlog_level = \"debug\"\n"
             << "[upstream]\nenabled = true\nhost = \"localhost\"\nport = " << m_receiver.port() << "\n"
             << "ca_file = \"" << (pki / "ca.crt").string() << "\"\n"
+            << "crl_file = \"" << (pki / "ca.crl").string() << "\"\n"  // the receiver's certificate is not listed
             << "facility_id = \"750000000\"\n"
             << "signing_chain_file = \"" << (pki / "facility/ec.crt").string() << "\"\n";
         if (m_token) {
