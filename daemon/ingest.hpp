@@ -120,7 +120,7 @@ private:
     AckBudget m_ack_budget;
     boost::asio::steady_timer m_ack_timer;
     bool m_ack_timer_armed = false;
-    // Outcomes from the storage thread, handed to the loop one batch at a time.
+    // Outcomes from the storage thread, handed to the loop in batches.
     std::mutex m_completed_mutex;
     std::vector<Completion> m_completed;
     bool m_completions_posted = false;

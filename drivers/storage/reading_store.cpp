@@ -106,6 +106,12 @@ std::span<const Migration> reading_store_migrations() noexcept {
 Result<SqliteReadingStore> SqliteReadingStore::open(const std::filesystem::path& path, Durability durability,
                                                     const std::string& vfs) {
     auto database = CB_TRY(Database::open(path, durability, vfs));
+    // A page cache of 16 MiB instead of SQLite's 2: a flood from 1000 devices
+    // touches a leaf of the (device_id, sequence) index per device per commit,
+    // and with 2 MiB those pages were read back from the OS at every commit
+    // (bench/ingest, session 8: cb-commit 10.4-10.9 -> 8.0-9.2 us per reading,
+    // peak RSS 28 -> 44 MiB).
+    CB_TRY(database.execute("PRAGMA cache_size=-16384", "size the page cache of " + path.string()));
     CB_TRY(migrate(database, migrations));
     // ON CONFLICT DO NOTHING: a duplicate leaves changes() at 0, which is how
     // commit() tells "stored" from "duplicate" without a second query.
