@@ -119,9 +119,7 @@ void IngestService::submit(storage::NewReading reading) {
     const auto sequence = static_cast<std::uint64_t>(reading.sequence);
     m_committer.submit(std::move(reading), [this, device, sequence](const Result<storage::CommitOutcome>& outcome) {
         // On the storage thread: queue the outcome for the loop, posting only
-        // when no post is pending. The loop may drain a batch in a few goes
-        // while its outcomes arrive; one post per batch exactly (a batch-end
-        // hook in GroupCommitter) measured no different (bench/README.md).
+        // when no post is pending (the loop may drain a batch in a few goes).
         std::lock_guard lock(m_completed_mutex);
         m_completed.push_back({device, sequence, outcome});
         if (!m_completions_posted) {

@@ -108,9 +108,8 @@ Result<SqliteReadingStore> SqliteReadingStore::open(const std::filesystem::path&
     auto database = CB_TRY(Database::open(path, durability, vfs));
     // A page cache of 16 MiB instead of SQLite's 2: a flood from 1000 devices
     // touches a leaf of the (device_id, sequence) index per device per commit,
-    // and with 2 MiB those pages were read back from the OS at every commit
-    // (bench/ingest, session 8: cb-commit 10.4-10.9 -> 8.0-9.2 us per reading,
-    // peak RSS 28 -> 44 MiB).
+    // and with 2 MiB those leaves were read back from the OS at every commit
+    // (measured in bench/README.md, session 8).
     CB_TRY(database.execute("PRAGMA cache_size=-16384", "size the page cache of " + path.string()));
     CB_TRY(migrate(database, migrations));
     // ON CONFLICT DO NOTHING: a duplicate leaves changes() at 0, which is how
