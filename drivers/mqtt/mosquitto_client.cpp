@@ -1,6 +1,7 @@
 #include "drivers/mqtt/mosquitto_client.hpp"
 
 #include <mosquitto.h>
+#include <openssl/bio.h>
 #include <openssl/ssl.h>
 #include <pthread.h>
 
@@ -14,6 +15,9 @@ namespace {
 
 constexpr std::string_view birth_payload = "online";
 constexpr std::string_view will_payload = "offline";
+// Room for the PUBACKs of a read burst (26 bytes each under TLS 1.3) and an
+// ack or two; a larger write passes through.
+constexpr long write_buffer_size = 16 * 1024;
 
 void initialise_library() {
     static std::once_flag once;
@@ -135,7 +139,78 @@ void MosquittoClient::on_socket_connected(int result_code) {
     // of two reads (record header, body) per MQTT packet (bench/ingest).
     if (auto* ssl = static_cast<SSL*>(mosquitto_ssl_get(m_client.get())))
         SSL_set_read_ahead(ssl, 1);
+    buffer_writes();
     watch_socket();
+}
+
+void MosquittoClient::buffer_writes() {
+    // libmosquitto writes each packet as it queues it: one write() per PUBACK,
+    // i.e. per reading. A buffer between TLS and the socket lets the loop send
+    // all of a turn's records in one write() (bench/README.md, session 9).
+    auto* ssl = static_cast<SSL*>(mosquitto_ssl_get(m_client.get()));
+    if (ssl == nullptr)
+        return;
+    BIO* socket_bio = SSL_get_wbio(ssl);
+    BIO* buffer = BIO_new(BIO_f_buffer());
+    if (socket_bio == nullptr || buffer == nullptr || BIO_set_write_buffer_size(buffer, write_buffer_size) <= 0) {
+        BIO_free(buffer);
+        return;  // unbuffered writes work too, one write() each
+    }
+    // The chain takes a reference to the socket BIO; SSL_set0_wbio gives up
+    // the one SSL held for writing (it keeps its read reference).
+    BIO_up_ref(socket_bio);
+    BIO_push(buffer, socket_bio);
+    SSL_set0_wbio(ssl, buffer);
+    m_write_buffer = buffer;
+}
+
+void MosquittoClient::unbuffer_writes() {
+    if (m_write_buffer == nullptr)
+        return;
+    if (BIO_flush(m_write_buffer) <= 0)
+        return;  // bytes still buffered must go first: OpenSSL flushes them with its close_notify
+    auto* ssl = static_cast<SSL*>(mosquitto_ssl_get(m_client.get()));
+    BIO* socket_bio = BIO_next(m_write_buffer);
+    BIO_up_ref(socket_bio);
+    SSL_set0_wbio(ssl, socket_bio);  // frees the buffer and its reference to the socket BIO
+    m_write_buffer = nullptr;
+}
+
+bool MosquittoClient::write_buffered() const {
+    return m_write_buffer != nullptr && BIO_wpending(m_write_buffer) > 0;
+}
+
+bool MosquittoClient::flush_writes() {
+    if (!write_buffered() || BIO_flush(m_write_buffer) > 0)
+        return true;
+    // Not all sent: the rest waits for the socket to be writable.
+    return BIO_should_retry(m_write_buffer) != 0;
+}
+
+void MosquittoClient::after_writes() {
+    if (m_write_buffer == nullptr) {
+        wait_writable_if_needed();
+        return;
+    }
+    if (m_flush_posted)
+        return;
+    // Once per loop turn: whatever this turn writes (a burst's PUBACKs, acks)
+    // leaves together.
+    m_flush_posted = true;
+    boost::asio::post(m_io, [this, connection = m_connection] {
+        if (connection != m_connection)
+            return;  // that connection is gone, and its buffer with it
+        m_flush_posted = false;
+        send_buffered();
+    });
+}
+
+void MosquittoClient::send_buffered() {
+    if (!flush_writes()) {
+        connection_lost("cannot send to the broker: " + system_error_text(errno));
+        return;
+    }
+    wait_writable_if_needed();
 }
 
 void MosquittoClient::watch_socket() {
@@ -182,7 +257,7 @@ void MosquittoClient::read_available() {
         wait_readable();
     else
         m_read_paused = true;
-    wait_writable_if_needed();
+    after_writes();
 }
 
 void MosquittoClient::set_receiving(bool on) {
@@ -201,19 +276,19 @@ void MosquittoClient::set_receiving(bool on) {
 }
 
 void MosquittoClient::wait_writable_if_needed() {
-    if (m_write_pending || !m_socket.is_open() || !mosquitto_want_write(m_client.get()))
+    if (m_write_pending || !m_socket.is_open() || !(mosquitto_want_write(m_client.get()) || write_buffered()))
         return;
     m_write_pending = true;
     m_socket.async_wait(boost::asio::posix::stream_descriptor::wait_write, [this](const boost::system::error_code& e) {
         m_write_pending = false;
         if (e)
             return;
-        const int rc = mosquitto_loop_write(m_client.get(), 1);
+        const int rc = flush_writes() ? mosquitto_loop_write(m_client.get(), 1) : MOSQ_ERR_ERRNO;
         if (rc != MOSQ_ERR_SUCCESS) {
             connection_lost(describe(rc));
             return;
         }
-        wait_writable_if_needed();
+        send_buffered();
     });
 }
 
@@ -227,7 +302,7 @@ void MosquittoClient::run_misc() {
             connection_lost(describe(rc));
             return;
         }
-        wait_writable_if_needed();
+        after_writes();
         run_misc();
     });
 }
@@ -249,7 +324,7 @@ void MosquittoClient::handle_connect(int result_code, int flags) {
     if (!m_settings.status_topic.empty())
         publish(m_settings.status_topic, birth_payload, Qos::at_least_once, Retain::yes);
     flush_pending();
-    wait_writable_if_needed();
+    after_writes();
     const bool session_present = (flags & 1) != 0;
     m_on_event(LinkEvent::connected, session_present ? "session resumed" : "new session");
 }
@@ -293,7 +368,7 @@ void MosquittoClient::publish(std::string_view topic, std::string_view payload, 
         m_on_event(LinkEvent::error, "publish " + topic_text + ": " + describe(rc));
         return;
     }
-    wait_writable_if_needed();
+    after_writes();
 }
 
 void MosquittoClient::flush_pending() {
@@ -307,6 +382,8 @@ void MosquittoClient::release_socket() {
     if (m_socket.is_open())
         m_socket.release();  // libmosquitto owns and closes the file descriptor
     m_write_pending = false;
+    m_write_buffer = nullptr;  // freed with the connection's SSL object
+    m_flush_posted = false;
     m_read_paused = false;  // the next connection starts with a fresh wait_readable()
     ++m_connection;
 }
@@ -318,6 +395,9 @@ void MosquittoClient::stop() {
     m_misc_timer.cancel();
     if (m_state == State::connected) {
         mosquitto* client = m_client.get();
+        // Direct writes from here: libmosquitto closes the socket right after
+        // writing the DISCONNECT, before any flush of ours.
+        unbuffer_writes();
         if (!m_settings.status_topic.empty())
             mosquitto_publish(client, nullptr, m_settings.status_topic.c_str(), static_cast<int>(will_payload.size()),
                               will_payload.data(), 1, true);

@@ -10,6 +10,9 @@
 //               that TLS already decrypted (SSL_pending), which no socket
 //               readiness would announce. A 1 s timer runs mosquitto_loop_misc
 //               (keepalive PINGREQ, retries). No busy polling.
+//   writes      TLS writes into a buffer (a BIO_f_buffer under the SSL object)
+//               that the loop sends once per turn: the PUBACKs of a burst of
+//               readings leave in one write() instead of one each.
 //   session     fixed client id, clean session off: the broker keeps our QoS 1
 //               subscription and queues readings while we are away.
 //   on connect  subscribes (QoS 1) to every configured filter, publishes the
@@ -38,6 +41,7 @@
 #include "protocol/result.hpp"
 
 struct mosquitto;
+struct bio_st;  // OpenSSL BIO
 
 namespace cb::mqtt {
 
@@ -98,6 +102,12 @@ private:
     void wait_readable();
     void read_available();
     void wait_writable_if_needed();
+    void buffer_writes();
+    void unbuffer_writes();
+    bool write_buffered() const;
+    bool flush_writes();
+    void after_writes();
+    void send_buffered();
     void run_misc();
     void connection_lost(const std::string& reason);
     void schedule_reconnect();
@@ -118,6 +128,10 @@ private:
     std::thread m_connector;
     boost::asio::posix::stream_descriptor m_socket;
     bool m_write_pending = false;
+    // The write buffer under this connection's SSL object (owned by it), or
+    // null (no TLS, not connected, or stopping).
+    ::bio_st* m_write_buffer = nullptr;
+    bool m_flush_posted = false;
     bool m_receiving = true;         // set_receiving()
     bool m_read_paused = false;      // a read was skipped while not receiving
     std::uint64_t m_connection = 0;  // incremented by release_socket(): stale handlers check it

@@ -168,7 +168,11 @@ TEST_CASE("06 ingest: readings from enrolled devices are stored once and acknowl
         limit * 2);
     INFO(run.output << "\n--- carebridged:\n" << gateway.log());
     REQUIRE(run.status.code == 0);
+    const auto mark = broker.log_mark();
     gateway.stop();
+    // A clean DISCONNECT reached the broker (the gateway's writes are
+    // buffered: a stop that lost them would leave the broker a bare close).
+    CHECK(broker.wait_for_log("Client carebridged disconnected.", cb::test::broker_hang_limit, mark));
     CHECK(gateway.summary() == std::map<std::string, int>{{"cuff-1 accepted", 20},
                                                           {"oxi-1 held no-patient-at-station", 20},
                                                           {"scale-1 accepted", 20},
