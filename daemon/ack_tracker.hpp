@@ -13,11 +13,12 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
-#include <map>
 #include <optional>
 #include <set>
 #include <string>
 #include <string_view>
+
+#include "daemon/string_map.hpp"
 
 namespace cb {
 
@@ -36,7 +37,7 @@ public:
 
     std::size_t device_count() const noexcept { return m_devices.size(); }
 
-    // Calls visit(device, acknowledgement) for every device that has one, in id order.
+    // Calls visit(device, acknowledgement) for every device that has one, in no particular order.
     template <typename Visit>
     void for_each(Visit visit) const {
         for (const auto& [device, progress] : m_devices)
@@ -50,7 +51,7 @@ private:
         std::uint64_t through = 0;       // every sequence from `first` up to here is handled (first - 1: none)
         std::set<std::uint64_t> beyond;  // handled, above a gap
     };
-    std::map<std::string, Progress, std::less<>> m_devices;
+    StringMap<Progress> m_devices;
 };
 
 // How many acks may be published, as a token bucket (ingest.max_acks_per_s):

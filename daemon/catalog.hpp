@@ -35,6 +35,7 @@
 #include <string_view>
 #include <vector>
 
+#include "daemon/string_map.hpp"
 #include "daemon/toml_reader.hpp"
 #include "protocol/devices/reading.hpp"
 
@@ -75,7 +76,7 @@ public:
     const DeviceModel* model(std::string_view id) const;
     std::size_t device_count() const noexcept { return m_devices.size(); }
     std::size_t model_count() const noexcept { return m_models.size(); }
-    // Calls visit(device) for every enrolled device, in id order.
+    // Calls visit(device) for every enrolled device, in no particular order.
     template <typename Visit>
     void for_each_device(Visit visit) const {
         for (const auto& [id, device] : m_devices)
@@ -84,8 +85,8 @@ public:
 
 private:
     friend CatalogLoad load_catalog_text(std::string_view text, const std::string& file);
-    std::map<std::string, DeviceModel, std::less<>> m_models;
-    std::map<std::string, EnrolledDevice, std::less<>> m_devices;
+    StringMap<DeviceModel> m_models;
+    StringMap<EnrolledDevice> m_devices;
 };
 
 struct CatalogLoad {

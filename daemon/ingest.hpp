@@ -116,7 +116,7 @@ private:
     bool m_quota_reached = false;
     // Devices whose ack is due, oldest first (m_ack_due: the same, for lookup).
     std::deque<std::string> m_ack_queue;
-    std::set<std::string, std::less<>> m_ack_due;
+    StringSet m_ack_due;
     AckBudget m_ack_budget;
     boost::asio::steady_timer m_ack_timer;
     bool m_ack_timer_armed = false;

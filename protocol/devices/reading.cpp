@@ -755,42 +755,73 @@ std::optional<std::uint64_t> peek_sequence(const DeviceId& topic_device, std::st
 std::string to_storage_json(const Reading& reading) {
     // Written by hand rather than through boost::json::serialize, which
     // prints every double in exponent form (82 -> 8.2E1); std::to_chars gives
-    // the shortest text that reads back as the same double.
-    const auto text = [](std::string_view value) { return boost::json::serialize(boost::json::string(value)); };
-    const auto decimal = [](double value) {
+    // the shortest text that reads back as the same double. Appended in place:
+    // this runs once per reading on the ingest loop.
+    std::string out;
+    out.reserve(256);
+    const auto text = [&out](std::string_view value) {
+        const bool plain = std::none_of(value.begin(), value.end(), [](char c) {
+            return c == '"' || c == '\\' || static_cast<unsigned char>(c) < 0x20;
+        });
+        if (plain) {  // our own names and units, and every firmware version seen so far
+            out += '"';
+            out += value;
+            out += '"';
+        } else {
+            out += boost::json::serialize(boost::json::string(value));
+        }
+    };
+    const auto number = [&out](auto value) {
         std::array<char, 32> buffer{};
         const auto result = std::to_chars(buffer.data(), buffer.data() + buffer.size(), value);
-        return std::string(buffer.data(), result.ptr);
+        out.append(buffer.data(), result.ptr);
     };
-    std::string out = "{\"type\":" + text(to_string(reading.type()));
-    out += ",\"time_us\":" + std::to_string(reading.device_time().utc.time_since_epoch().count());
-    out += ",\"offset_min\":" + std::to_string(reading.device_time().offset.count());
+    out += "{\"type\":";
+    text(to_string(reading.type()));
+    out += ",\"time_us\":";
+    number(reading.device_time().utc.time_since_epoch().count());
+    out += ",\"offset_min\":";
+    number(reading.device_time().offset.count());
     out += ",\"values\":[";
     for (std::size_t i = 0; i < reading.components().size(); ++i) {
         const Component& component = reading.components()[i];
-        out += i == 0 ? "{" : ",{";
-        out += "\"code\":" + std::to_string(component.code) + ",\"value\":" + decimal(component.value) +
-               ",\"unit\":" + text(component.unit) + "}";
+        out += i == 0 ? "{\"code\":" : ",{\"code\":";
+        number(component.code);
+        out += ",\"value\":";
+        number(component.value);
+        out += ",\"unit\":";
+        text(component.unit);
+        out += '}';
     }
-    out += "],\"user_index\":" + std::to_string(reading.user_index());
+    out += "],\"user_index\":";
+    number(reading.user_index());
     if (!reading.flags().empty()) {
         out += ",\"flags\":[";
         bool first = true;
         for (std::size_t i = 0; i < status_flag_count; ++i) {
             if (!reading.flags().contains(static_cast<StatusFlag>(i)))
                 continue;
-            out += (first ? "" : ",") + text(to_string(static_cast<StatusFlag>(i)));
+            if (!first)
+                out += ',';
+            text(to_string(static_cast<StatusFlag>(i)));
             first = false;
         }
-        out += "]";
+        out += ']';
     }
-    if (reading.clock_offset())
-        out += ",\"clock_offset_s\":" + std::to_string(reading.clock_offset()->count());
-    if (reading.firmware())
-        out += ",\"firmware\":" + text(*reading.firmware());
-    if (reading.meal())
-        out += ",\"meal\":" + text(to_string(*reading.meal()));
-    return out + "}";
+    if (reading.clock_offset()) {
+        out += ",\"clock_offset_s\":";
+        number(reading.clock_offset()->count());
+    }
+    if (reading.firmware()) {
+        out += ",\"firmware\":";
+        text(*reading.firmware());
+    }
+    if (reading.meal()) {
+        out += ",\"meal\":";
+        text(to_string(*reading.meal()));
+    }
+    out += '}';
+    return out;
 }
 
 }  // namespace cb::devices

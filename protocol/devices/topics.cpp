@@ -66,15 +66,14 @@ Result<DeviceId> parse_measurement_topic(std::string_view topic) {
     static constexpr std::string_view tail = "/meas";
     // Topics are at most 65535 bytes in MQTT; ours are short, so the message
     // quotes at most 100 bytes of a bad one.
-    const std::string quoted = shown(topic, 100);
+    const auto quoted = [topic] { return "topic \"" + shown(topic, 100) + "\""; };
     if (topic.size() < head.size() + tail.size() || topic.substr(0, head.size()) != head ||
         topic.substr(topic.size() - tail.size()) != tail)
-        return fail(ErrorKind::invalid_input,
-                    "topic \"" + quoted + "\": not a measurement topic (expected cb/v1/dev/{deviceId}/meas)");
+        return fail(ErrorKind::invalid_input, quoted() + ": not a measurement topic (expected cb/v1/dev/{deviceId}/meas)");
     const std::string_view id = topic.substr(head.size(), topic.size() - head.size() - tail.size());
     auto device = DeviceId::parse(id);
     if (!device)
-        return std::move(device).error().with_context("topic \"" + quoted + "\"");
+        return std::move(device).error().with_context(quoted());
     return device;
 }
 
