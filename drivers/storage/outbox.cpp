@@ -26,6 +26,7 @@ Result<Outbox> Outbox::open(const std::filesystem::path& path) {
     // crash of the process loses nothing (the WAL is written at commit).
     // Readings themselves are committed with synchronous=FULL by the store.
     CB_TRY(database.execute("PRAGMA synchronous=NORMAL", "configure the outbox connection"));
+    CB_TRY(database.execute(wal_checkpoint_pragma, "configure the outbox connection"));
     return Outbox(std::move(database));
 }
 

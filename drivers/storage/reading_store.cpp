@@ -111,6 +111,7 @@ Result<SqliteReadingStore> SqliteReadingStore::open(const std::filesystem::path&
     // and with 2 MiB those leaves were read back from the OS at every commit
     // (measured in bench/README.md, session 8).
     CB_TRY(database.execute("PRAGMA cache_size=-16384", "size the page cache of " + path.string()));
+    CB_TRY(database.execute(wal_checkpoint_pragma, "set the WAL checkpoint size of " + path.string()));
     CB_TRY(migrate(database, migrations));
     // ON CONFLICT DO NOTHING: a duplicate leaves changes() at 0, which is how
     // commit() tells "stored" from "duplicate" without a second query.

@@ -80,6 +80,14 @@ public:
     virtual Result<std::uint64_t> disk_usage() = 0;
 };
 
+// Each connection to the store checkpoints its WAL into the database once the
+// WAL holds this many pages (32 MiB), not SQLite's 1000: a flood rewrites the
+// same index leaves again and again, and a checkpoint copies each distinct
+// page once, so fewer, larger checkpoints copy far fewer pages per reading
+// (bench/README.md, session 9). Set on the ingest and the outbox connection:
+// SQLite checkpoints from whichever connection commits past its own limit.
+inline constexpr std::string_view wal_checkpoint_pragma = "PRAGMA wal_autocheckpoint=8192";
+
 // The store's schema steps, oldest first (tests build older versions with a prefix).
 std::span<const Migration> reading_store_migrations() noexcept;
 
