@@ -69,7 +69,8 @@ Result<DeviceId> parse_measurement_topic(std::string_view topic) {
     const auto quoted = [topic] { return "topic \"" + shown(topic, 100) + "\""; };
     if (topic.size() < head.size() + tail.size() || topic.substr(0, head.size()) != head ||
         topic.substr(topic.size() - tail.size()) != tail)
-        return fail(ErrorKind::invalid_input, quoted() + ": not a measurement topic (expected cb/v1/dev/{deviceId}/meas)");
+        return fail(ErrorKind::invalid_input,
+                    quoted() + ": not a measurement topic (expected cb/v1/dev/{deviceId}/meas)");
     const std::string_view id = topic.substr(head.size(), topic.size() - head.size() - tail.size());
     auto device = DeviceId::parse(id);
     if (!device)
