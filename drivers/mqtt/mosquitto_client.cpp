@@ -17,7 +17,7 @@ constexpr std::string_view birth_payload = "online";
 constexpr std::string_view will_payload = "offline";
 // Room for the PUBACKs of a read burst (26 bytes each under TLS 1.3) and an
 // ack or two; a larger write passes through.
-constexpr long write_buffer_size = 16 * 1024;
+constexpr long write_buffer_size = 16L * 1024;
 
 void initialise_library() {
     static std::once_flag once;
