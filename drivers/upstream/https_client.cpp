@@ -7,6 +7,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509_vfy.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <boost/asio/ip/tcp.hpp>
@@ -16,8 +17,10 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
+#include <cerrno>
 #include <charconv>
 #include <deque>
+#include <tuple>
 #include <vector>
 
 #include "drivers/signing/signer.hpp"
@@ -29,8 +32,84 @@ namespace http = beast::http;
 namespace ssl = boost::asio::ssl;
 using tcp = boost::asio::ip::tcp;
 
+namespace {
+
+// What tells a replaced file from the one loaded: device, inode, size and
+// modification time (a rename, an editor's save and a copy over all change one).
+using FileStamp = std::tuple<dev_t, ino_t, off_t, std::int64_t, std::int64_t>;
+
+Result<FileStamp> stamp_of(const std::string& path, const std::string& what) {
+    struct stat info {};
+    if (::stat(path.c_str(), &info) != 0)
+        return fail(ErrorKind::io, what + " " + path + ": " + system_error_text(errno));
+    return FileStamp{info.st_dev, info.st_ino, info.st_size, info.st_mtim.tv_sec, info.st_mtim.tv_nsec};
+}
+
+// OpenSSL's reason for the last error in its queue, which is then emptied.
+std::string openssl_error_text() {
+    const unsigned long code = ERR_peek_last_error();
+    const char* reason = code == 0 ? nullptr : ERR_reason_error_string(code);
+    ERR_clear_error();
+    return reason != nullptr ? reason : "not a readable PEM certificate file";
+}
+
+// The trust anchors and, when crl_file is set, the CRLs the server's
+// certificate is checked against, as a store the TLS context takes over.
+Result<X509_STORE*> load_trust(const std::string& ca_file, const std::string& crl_file) {
+    std::unique_ptr<X509_STORE, decltype(&X509_STORE_free)> store(X509_STORE_new(), X509_STORE_free);
+    if (!store)
+        return fail(ErrorKind::internal, "upstream TLS: cannot allocate a certificate store");
+    if (X509_STORE_load_file(store.get(), ca_file.c_str()) != 1) {
+        const std::string why = openssl_error_text();
+        return fail(ErrorKind::io, "upstream.ca_file " + ca_file + ": " + why);
+    }
+    if (!crl_file.empty()) {
+        // The server's certificate (not its CA's) is checked against these
+        // CRLs; one past its nextUpdate fails every handshake, reported as
+        // "CRL has expired", and the forwarder retries: nothing is lost.
+        X509_LOOKUP* lookup = X509_STORE_add_lookup(store.get(), X509_LOOKUP_file());
+        const int loaded = lookup == nullptr ? 0 : X509_load_crl_file(lookup, crl_file.c_str(), X509_FILETYPE_PEM);
+        ERR_clear_error();
+        if (loaded < 1)
+            return fail(ErrorKind::invalid_input, "upstream.crl_file " + crl_file + ": no PEM CRL could be read");
+        X509_STORE_set_flags(store.get(), X509_V_FLAG_CRL_CHECK);
+    }
+    return store.release();
+}
+
+}  // namespace
+
 struct HttpsClient::Impl {
     ssl::context tls{ssl::context::tls_client};
+    std::optional<FileStamp> crl_stamp;  // of the CRL file the store holds
+    std::optional<Error> trust_error;    // the current CRL file could not be used
+
+    // Before each new connection: if upstream.crl_file was replaced since it
+    // was read, read it again, so that a CRL the operator refreshes (before
+    // the old one's nextUpdate) or a new revocation needs no restart. A file
+    // that cannot be read refuses new connections until it is fixed: the
+    // forwarder retries, nothing is lost, and revocation is never skipped.
+    Result<void> refresh_trust(const HttpsSettings& settings) {
+        if (settings.crl_file.empty())
+            return {};
+        auto stamp = stamp_of(settings.crl_file, "upstream.crl_file");
+        if (!stamp) {
+            crl_stamp.reset();
+            trust_error = stamp.error();
+            return stamp.error();
+        }
+        if (crl_stamp == *stamp)
+            return trust_error ? Result<void>(*trust_error) : Result<void>{};
+        crl_stamp = *stamp;
+        auto store = load_trust(settings.ca_file, settings.crl_file);
+        if (!store) {
+            trust_error = store.error();
+            return store.error();
+        }
+        SSL_CTX_set_cert_store(tls.native_handle(), *store);  // frees the previous store
+        trust_error.reset();
+        return {};
+    }
 };
 
 namespace {
@@ -189,6 +268,13 @@ struct HttpsClient::Connection : std::enable_shared_from_this<HttpsClient::Conne
     void connect() {
         close();
         state = State::connecting;
+        if (auto trusted = owner->m_impl->refresh_trust(settings()); !trusted) {
+            boost::asio::post(io, [self = shared_from_this(), at = epoch, why = trusted.error().message()] {
+                if (self->current(at))
+                    self->failed(Stage::connect, why);
+            });
+            return;
+        }
         stream.emplace(io, tls);
         // SNI, and the name the server's certificate must carry.
         // SSL_set_tlsext_host_name(), without the macro's C cast.
@@ -396,23 +482,9 @@ Result<std::unique_ptr<HttpsClient>> HttpsClient::create(boost::asio::io_context
                     error);
     SSL_CTX_set_min_proto_version(tls.native_handle(), TLS1_2_VERSION);
     tls.set_verify_mode(ssl::verify_peer | ssl::verify_fail_if_no_peer_cert);
-    tls.load_verify_file(settings.ca_file, error);
-    if (error)
-        return fail(ErrorKind::io, "upstream.ca_file " + settings.ca_file + ": " + error.message());
-    if (!settings.crl_file.empty()) {
-        // The server's certificate (not its CA's) is checked against these
-        // CRLs; one past its nextUpdate fails every handshake, reported as
-        // "CRL has expired", and the forwarder retries: nothing is lost.
-        X509_STORE* store = SSL_CTX_get_cert_store(tls.native_handle());
-        X509_LOOKUP* lookup = X509_STORE_add_lookup(store, X509_LOOKUP_file());
-        const int loaded =
-            lookup == nullptr ? 0 : X509_load_crl_file(lookup, settings.crl_file.c_str(), X509_FILETYPE_PEM);
-        ERR_clear_error();
-        if (loaded < 1)
-            return fail(ErrorKind::invalid_input,
-                        "upstream.crl_file " + settings.crl_file + ": no PEM CRL could be read");
-        X509_STORE_set_flags(store, X509_V_FLAG_CRL_CHECK);
-    }
+    if (!settings.crl_file.empty())
+        impl->crl_stamp = CB_TRY(stamp_of(settings.crl_file, "upstream.crl_file"));
+    SSL_CTX_set_cert_store(tls.native_handle(), CB_TRY(load_trust(settings.ca_file, settings.crl_file)));
     tls.use_certificate_chain_file(settings.cert_file, error);
     if (error)
         return fail(ErrorKind::io, "upstream.cert_file " + settings.cert_file + ": " + error.message());

@@ -12,6 +12,8 @@
 #include <boost/asio/ssl.hpp>
 #include <boost/asio/write.hpp>
 #include <catch2/catch.hpp>
+#include <filesystem>
+#include <fstream>
 #include <functional>
 #include <optional>
 #include <stdexcept>
@@ -304,6 +306,90 @@ TEST_CASE("https client: with upstream.crl_file, a revoked server certificate is
     });
     check_created(send_all(pki, valid.port(), 1, {"b"}, crl), {"b"});
     CHECK(valid.join().empty());
+}
+
+TEST_CASE("https client: a replaced upstream.crl_file takes effect at the next connection, without a restart") {
+    cb::test::TempDir dir;
+    const cb::test::TestPki pki(CAREBRIDGE_SOURCE_DIR, dir / "pki", {});
+    const auto crl = dir / "upstream.crl";
+    // As an operator would: write the new file beside it, rename it over.
+    const auto replace_crl = [&](const std::filesystem::path& from) {
+        std::filesystem::copy_file(from, dir / "upstream.crl.new", std::filesystem::copy_options::overwrite_existing);
+        std::filesystem::rename(dir / "upstream.crl.new", crl);
+    };
+    replace_crl(pki.directory() / "ca-empty.crl");  // lists nothing yet
+
+    // One server with the certificate the CA is about to revoke: it answers
+    // on a first connection, sees the client refuse the second handshake,
+    // and answers on a third.
+    bool refused = false;  // written on the server's thread, read after join()
+    ScriptedServer server(
+        pki,
+        [&refused](ScriptedServer& self) {
+            {
+                Session session = self.accept();
+                session.answer(201, session.read_request(), /*close=*/true);
+            }
+            try {
+                self.accept();
+            } catch (const std::exception&) {
+                refused = true;  // the handshake failed
+            }
+            Session session = self.accept();
+            session.answer(201, session.read_request(), /*close=*/true);
+        },
+        "revoked-server");
+    asio::io_context io;
+    auto settings = client_settings(pki, server.port());
+    settings.crl_file = crl.string();
+    auto client = cb::upstream::HttpsClient::create(io, settings);
+    REQUIRE(client);
+    const auto send = [&](const std::string& body) {
+        Outcome outcome;
+        cb::upstream::HttpRequest request;
+        request.target = "/fhir";
+        request.content_type = "application/fhir+json";
+        request.body = body;
+        (*client)->send(request, [&outcome](cb::Result<cb::upstream::HttpResponse> answer) {
+            if (answer)
+                outcome.status = answer->status;
+            else
+                outcome.error = answer.error().message();
+        });
+        io.restart();
+        io.run();
+        return outcome;
+    };
+
+    const auto first = send("a");
+    INFO(first.error);
+    CHECK(first.status == 201u);
+
+    replace_crl(pki.directory() / "ca.crl");  // now revokes the server's certificate
+    const auto second = send("b");
+    CHECK_FALSE(second.status.has_value());
+    CHECK_THAT(second.error, Catch::Contains("TLS handshake: ") && Catch::Contains("(certificate revoked)"));
+
+    // A file that is not a CRL refuses new connections (revocation is never
+    // skipped), naming the file, before reaching the network; so does a
+    // missing one.
+    std::ofstream(dir / "upstream.crl.new") << "not a CRL\n";
+    std::filesystem::rename(dir / "upstream.crl.new", crl);
+    const auto third = send("c");
+    CHECK_FALSE(third.status.has_value());
+    CHECK_THAT(third.error, Catch::Contains("upstream.crl_file " + crl.string() + ": no PEM CRL could be read"));
+    std::filesystem::remove(crl);
+    const auto fourth = send("d");
+    CHECK_FALSE(fourth.status.has_value());
+    CHECK_THAT(fourth.error, Catch::Contains("upstream.crl_file " + crl.string() + ": No such file"));
+
+    // Fixed: the next connection goes through.
+    replace_crl(pki.directory() / "ca-empty.crl");
+    const auto fifth = send("e");
+    INFO(fifth.error);
+    CHECK(fifth.status == 201u);
+    CHECK(server.join().empty());
+    CHECK(refused);
 }
 
 TEST_CASE("https client: an upstream.crl_file without a CRL is refused at creation") {
