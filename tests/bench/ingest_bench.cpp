@@ -22,8 +22,9 @@
 // A's probe ack comes after them on the gateway's connection, and drain B's
 // DISCONNECT after mosquitto_sub's. The last line printed is "ratio: X.XX"
 // (rate A / rate B, so measured); the line before it gives the ratio against
-// mosquitto_sub's exit. No assertion on any figure: a benchmark reports, it
-// does not pass or fail on timing.
+// mosquitto_sub's exit. With --rounds N the whole benchmark runs N times,
+// each from scratch, and those two lines give the medians. No assertion on
+// any figure: a benchmark reports, it does not pass or fail on timing.
 #include <mosquitto.h>
 #include <netinet/in.h>
 #include <openssl/ec.h>
@@ -80,6 +81,7 @@ struct Options {
     int latency_rate = 1000;  // readings/s, all latency devices together
     int latency_seconds = 20;
     int inflight = 20;  // broker max_inflight_messages (the shipped value)
+    int rounds = 1;     // the whole benchmark this many times, each from scratch
     bool keep = false;
     bool nagle = false;  // the driver's latency devices without TCP_NODELAY
 };
@@ -87,7 +89,7 @@ struct Options {
 [[noreturn]] void usage(const std::string& problem) {
     std::cerr << "bench-ingest-driver: " << problem
               << "\nusage: bench-ingest-driver [--devices N] [--backlog N] [--latency-rate R] [--latency-seconds S]"
-                 " [--inflight N] [--nagle] [--keep]\n";
+                 " [--inflight N] [--rounds N] [--nagle] [--keep]\n";
     std::exit(2);
 }
 
@@ -123,6 +125,8 @@ Options parse_options(int argc, char** argv) {
             options.latency_seconds = value;
         else if (name == "--inflight")
             options.inflight = value;
+        else if (name == "--rounds")
+            options.rounds = value;
         else
             usage("unknown option " + name);
     }
@@ -600,7 +604,14 @@ std::vector<std::string> sub_arguments(const fs::path& pki, std::uint16_t port) 
             "cb/v1/dev/+/meas"};
 }
 
-int run(const Options& options) {
+// One round's result: drain rate A against drain rate B, as defined above,
+// and against mosquitto_sub's exit.
+struct Ratios {
+    double drained = 0;
+    double exited = 0;
+};
+
+Ratios run(const Options& options, int round) {
     cb::test::TempDir dir;
     const fs::path work = dir.path();
     const fs::path pki = work / "pki";
@@ -739,13 +750,51 @@ int run(const Options& options) {
     broker->signal(SIGTERM);
     broker->wait_for_exit(60s);
     if (options.keep) {
-        const auto kept = fs::temp_directory_path() / ("carebridge-bench-" + std::to_string(::getpid()));
+        const auto kept = fs::temp_directory_path() / ("carebridge-bench-" + std::to_string(::getpid()) +
+                                                       (options.rounds > 1 ? "-" + std::to_string(round) : ""));
         fs::rename(work, kept);
         say("kept: " + kept.string());
     }
+    return {gateway_rate / sub_rate, gateway_rate / exit_rate};
+}
+
+double median(std::vector<double> values) {
+    std::sort(values.begin(), values.end());
+    const std::size_t middle = values.size() / 2;
+    return values.size() % 2 == 1 ? values[middle] : (values[middle - 1] + values[middle]) / 2;
+}
+
+std::string listed(const std::vector<double>& values) {
+    std::string text;
+    for (const double value : values)
+        text += (text.empty() ? "" : ", ") + fixed(value, 2);
+    return text;
+}
+
+// The machine's noise moves a single round's ratio by a quarter either way
+// (bench/README.md, session 10): with --rounds N, the whole benchmark runs N
+// times, each round from scratch (PKI, broker, store), and the last line is
+// the median.
+int run_rounds(const Options& options) {
+    std::vector<double> drained;
+    std::vector<double> exited;
+    for (int round = 1; round <= options.rounds; ++round) {
+        if (options.rounds > 1)
+            say("round " + std::to_string(round) + " of " + std::to_string(options.rounds));
+        const Ratios ratios = run(options, round);
+        drained.push_back(ratios.drained);
+        exited.push_back(ratios.exited);
+        if (options.rounds > 1)
+            say("round " + std::to_string(round) + " ratio: " + fixed(ratios.drained, 2) +
+                " (against mosquitto_sub's exit: " + fixed(ratios.exited, 2) + ")");
+    }
     std::cout.precision(2);
-    std::cout << "ratio against mosquitto_sub's exit: " << gateway_rate / exit_rate << std::endl;
-    std::cout << "ratio: " << gateway_rate / sub_rate << std::endl;
+    if (options.rounds > 1)
+        std::cout << "ratios of the " << options.rounds << " rounds: " << listed(drained)
+                  << "; against mosquitto_sub's exit: " << listed(exited) << "; the lines below are medians"
+                  << std::endl;
+    std::cout << "ratio against mosquitto_sub's exit: " << median(exited) << std::endl;
+    std::cout << "ratio: " << median(drained) << std::endl;
     return 0;
 }
 
@@ -755,7 +804,7 @@ int main(int argc, char** argv) {
     const auto options = parse_options(argc, argv);
     mosquitto_lib_init();
     try {
-        const int code = run(options);
+        const int code = run_rounds(options);
         mosquitto_lib_cleanup();
         return code;
     } catch (const std::exception& error) {
