@@ -34,6 +34,13 @@ inline std::string fixed(double value, int digits) {
     return out.str();
 }
 
+// The median of at least one value.
+inline double median(std::vector<double> values) {
+    std::sort(values.begin(), values.end());
+    const std::size_t middle = values.size() / 2;
+    return values.size() % 2 == 1 ? values[middle] : (values[middle - 1] + values[middle]) / 2;
+}
+
 // One line of figures on stdout, flushed (progress of the build goes to stderr).
 inline void say(const std::string& line) {
     std::cout << line << std::endl;

@@ -37,12 +37,14 @@
 
 #include "daemon/card_sessions.hpp"
 #include "drivers/pcsc/libpcsclite_api.hpp"
+#include "tests/bench/bench_support.hpp"
 #include "tests/support/pcsc.hpp"
 #include "tests/support/process.hpp"
 #include "tests/support/temp_dir.hpp"
 
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
+using cb::bench::median;
 
 namespace {
 
@@ -53,12 +55,6 @@ namespace {
 
 double ms(Clock::duration duration) {
     return std::chrono::duration<double, std::milli>(duration).count();
-}
-
-double median(std::vector<double> values) {
-    std::sort(values.begin(), values.end());
-    const std::size_t middle = values.size() / 2;
-    return values.size() % 2 == 1 ? values[middle] : (values[middle - 1] + values[middle]) / 2;
 }
 
 std::string figures(const std::vector<double>& values) {

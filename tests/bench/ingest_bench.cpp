@@ -67,6 +67,7 @@ namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 using cb::bench::Clock;
 using cb::bench::fixed;
+using cb::bench::median;
 using cb::bench::memory_of;
 using cb::bench::say;
 using cb::bench::seconds_since;
@@ -756,12 +757,6 @@ Ratios run(const Options& options, int round) {
         say("kept: " + kept.string());
     }
     return {gateway_rate / sub_rate, gateway_rate / exit_rate};
-}
-
-double median(std::vector<double> values) {
-    std::sort(values.begin(), values.end());
-    const std::size_t middle = values.size() / 2;
-    return values.size() % 2 == 1 ? values[middle] : (values[middle - 1] + values[middle]) / 2;
 }
 
 std::string listed(const std::vector<double>& values) {
