@@ -1,7 +1,6 @@
 #include "drivers/mqtt/mosquitto_client.hpp"
 
 #include <mosquitto.h>
-#include <openssl/bio.h>
 #include <openssl/ssl.h>
 #include <pthread.h>
 
@@ -15,9 +14,6 @@ namespace {
 
 constexpr std::string_view birth_payload = "online";
 constexpr std::string_view will_payload = "offline";
-// Room for the PUBACKs of a read burst (26 bytes each under TLS 1.3) and an
-// ack or two; a larger write passes through.
-constexpr long write_buffer_size = 16L * 1024;
 
 void initialise_library() {
     static std::once_flag once;
@@ -139,56 +135,24 @@ void MosquittoClient::on_socket_connected(int result_code) {
     // of two reads (record header, body) per MQTT packet (bench/ingest).
     if (auto* ssl = static_cast<SSL*>(mosquitto_ssl_get(m_client.get())))
         SSL_set_read_ahead(ssl, 1);
-    buffer_writes();
+    // One TLS record for all a turn writes (tls_write_coalescer.hpp).
+    m_coalescer.attach(static_cast<SSL*>(mosquitto_ssl_get(m_client.get())));
     watch_socket();
 }
 
-void MosquittoClient::buffer_writes() {
-    // libmosquitto writes each packet as it queues it: one write() per PUBACK,
-    // i.e. per reading. A buffer between TLS and the socket lets the loop send
-    // all of a turn's records in one write() (bench/README.md, session 9).
-    auto* ssl = static_cast<SSL*>(mosquitto_ssl_get(m_client.get()));
-    if (ssl == nullptr)
-        return;
-    BIO* socket_bio = SSL_get_wbio(ssl);
-    BIO* buffer = BIO_new(BIO_f_buffer());
-    if (socket_bio == nullptr || buffer == nullptr || BIO_set_write_buffer_size(buffer, write_buffer_size) <= 0) {
-        BIO_free(buffer);
-        return;  // unbuffered writes work too, one write() each
-    }
-    // The chain takes a reference to the socket BIO; SSL_set0_wbio gives up
-    // the one SSL held for writing (it keeps its read reference).
-    BIO_up_ref(socket_bio);
-    BIO_push(buffer, socket_bio);
-    SSL_set0_wbio(ssl, buffer);
-    m_write_buffer = buffer;
-}
-
-void MosquittoClient::unbuffer_writes() {
-    if (m_write_buffer == nullptr)
-        return;
-    if (BIO_flush(m_write_buffer) <= 0)
-        return;  // bytes still buffered must go first: OpenSSL flushes them with its close_notify
-    auto* ssl = static_cast<SSL*>(mosquitto_ssl_get(m_client.get()));
-    BIO* socket_bio = BIO_next(m_write_buffer);
-    BIO_up_ref(socket_bio);
-    SSL_set0_wbio(ssl, socket_bio);  // frees the buffer and its reference to the socket BIO
-    m_write_buffer = nullptr;
-}
-
 bool MosquittoClient::write_buffered() const {
-    return m_write_buffer != nullptr && BIO_wpending(m_write_buffer) > 0;
+    return m_coalescer.pending();
 }
 
 bool MosquittoClient::flush_writes() {
-    if (!write_buffered() || BIO_flush(m_write_buffer) > 0)
-        return true;
-    // Not all sent: the rest waits for the socket to be writable.
-    return BIO_should_retry(m_write_buffer) != 0;
+    const auto result = m_coalescer.flush();
+    if (result == TlsWriteCoalescer::Flush::failed)
+        m_write_error = m_coalescer.error();
+    return result != TlsWriteCoalescer::Flush::failed;
 }
 
 void MosquittoClient::after_writes() {
-    if (m_write_buffer == nullptr) {
+    if (!m_coalescer.attached()) {
         wait_writable_if_needed();
         return;
     }
@@ -207,7 +171,7 @@ void MosquittoClient::after_writes() {
 
 void MosquittoClient::send_buffered() {
     if (!flush_writes()) {
-        connection_lost("cannot send to the broker: " + system_error_text(errno));
+        connection_lost("cannot send to the broker: " + m_write_error);
         return;
     }
     wait_writable_if_needed();
@@ -283,7 +247,11 @@ void MosquittoClient::wait_writable_if_needed() {
         m_write_pending = false;
         if (e)
             return;
-        const int rc = flush_writes() ? mosquitto_loop_write(m_client.get(), 1) : MOSQ_ERR_ERRNO;
+        if (!flush_writes()) {
+            connection_lost("cannot send to the broker: " + m_write_error);
+            return;
+        }
+        const int rc = mosquitto_loop_write(m_client.get(), 1);
         if (rc != MOSQ_ERR_SUCCESS) {
             connection_lost(describe(rc));
             return;
@@ -382,7 +350,7 @@ void MosquittoClient::release_socket() {
     if (m_socket.is_open())
         m_socket.release();  // libmosquitto owns and closes the file descriptor
     m_write_pending = false;
-    m_write_buffer = nullptr;  // freed with the connection's SSL object
+    m_coalescer.detach();  // what it still held belonged to this connection
     m_flush_posted = false;
     m_read_paused = false;  // the next connection starts with a fresh wait_readable()
     ++m_connection;
@@ -396,8 +364,11 @@ void MosquittoClient::stop() {
     if (m_state == State::connected) {
         mosquitto* client = m_client.get();
         // Direct writes from here: libmosquitto closes the socket right after
-        // writing the DISCONNECT, before any flush of ours.
-        unbuffer_writes();
+        // writing the DISCONNECT, before any flush of ours. If the socket is
+        // full, what is left is lost with the connection (the broker then
+        // publishes our will, "offline", for us).
+        if (m_coalescer.flush() == TlsWriteCoalescer::Flush::done)
+            m_coalescer.detach();
         if (!m_settings.status_topic.empty())
             mosquitto_publish(client, nullptr, m_settings.status_topic.c_str(), static_cast<int>(will_payload.size()),
                               will_payload.data(), 1, true);

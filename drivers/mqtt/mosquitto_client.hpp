@@ -10,9 +10,10 @@
 //               that TLS already decrypted (SSL_pending), which no socket
 //               readiness would announce. A 1 s timer runs mosquitto_loop_misc
 //               (keepalive PINGREQ, retries). No busy polling.
-//   writes      TLS writes into a buffer (a BIO_f_buffer under the SSL object)
+//   writes      what libmosquitto writes joins a buffer (TlsWriteCoalescer)
 //               that the loop sends once per turn: the PUBACKs of a burst of
-//               readings leave in one write() instead of one each.
+//               readings leave in one TLS record and one write() instead of
+//               one each, and the broker reads them in one loop turn.
 //   session     fixed client id, clean session off: the broker keeps our QoS 1
 //               subscription and queues readings while we are away.
 //   on connect  subscribes (QoS 1) to every configured filter, publishes the
@@ -38,10 +39,10 @@
 #include <vector>
 
 #include "drivers/mqtt/message_link.hpp"
+#include "drivers/mqtt/tls_write_coalescer.hpp"
 #include "protocol/result.hpp"
 
 struct mosquitto;
-struct bio_st;  // OpenSSL BIO
 
 namespace cb::mqtt {
 
@@ -102,8 +103,6 @@ private:
     void wait_readable();
     void read_available();
     void wait_writable_if_needed();
-    void buffer_writes();
-    void unbuffer_writes();
     bool write_buffered() const;
     bool flush_writes();
     void after_writes();
@@ -123,14 +122,14 @@ private:
     struct Deleter {
         void operator()(mosquitto* client) const;
     };
+    // Before m_client: freeing the client's SSL object tells the coalescer.
+    TlsWriteCoalescer m_coalescer;
     std::unique_ptr<mosquitto, Deleter> m_client;
     State m_state = State::idle;
     std::thread m_connector;
     boost::asio::posix::stream_descriptor m_socket;
     bool m_write_pending = false;
-    // The write buffer under this connection's SSL object (owned by it), or
-    // null (no TLS, not connected, or stopping).
-    ::bio_st* m_write_buffer = nullptr;
+    std::string m_write_error;  // why the last flush failed
     bool m_flush_posted = false;
     bool m_receiving = true;         // set_receiving()
     bool m_read_paused = false;      // a read was skipped while not receiving
