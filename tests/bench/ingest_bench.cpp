@@ -38,6 +38,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <csignal>
@@ -212,6 +213,38 @@ void issue_device_certificates(const fs::path& pki, const std::vector<std::strin
     }
 }
 
+// SHA-256 of the certificate in the PEM file, as the catalog pins it.
+std::string fingerprint_of(const fs::path& certificate) {
+    FILE* file = std::fopen(certificate.c_str(), "r");
+    if (file == nullptr)
+        throw std::runtime_error("cannot read " + certificate.string());
+    std::unique_ptr<X509, X509Free> cert(PEM_read_X509(file, nullptr, nullptr, nullptr));
+    std::fclose(file);
+    std::array<unsigned char, EVP_MAX_MD_SIZE> digest{};
+    unsigned int size = 0;
+    if (!cert || X509_digest(cert.get(), EVP_sha256(), digest.data(), &size) != 1)
+        throw std::runtime_error("cannot hash " + certificate.string());
+    static constexpr std::string_view digits = "0123456789abcdef";
+    std::string hex;
+    for (unsigned int i = 0; i < size; ++i) {
+        hex += digits[digest[i] >> 4U];
+        hex += digits[digest[i] & 0x0FU];
+    }
+    return hex;
+}
+
+// The shipped models and every device enrolled at home, each pinned to its
+// certificate: what carebridged and the broker's device-pins plugin both read.
+void write_catalog(const fs::path& path, const fs::path& pki, const std::vector<std::string>& devices) {
+    std::string catalog = cb::test::read_file(fs::path(CAREBRIDGE_SOURCE_DIR) / "config/devices.toml");
+    catalog = catalog.substr(0, catalog.find("[[device]]"));
+    for (const auto& id : devices)
+        catalog += "[[device]]\nid = \"" + id + "\"\nmodel = \"sim-thermo-1\"\ncertificate_sha256 = \"" +
+                   fingerprint_of(pki / "devices" / (id + ".crt")) +
+                   "\"\nbinding = \"home\"\npatient = \"patient-1\"\n";
+    std::ofstream(path) << catalog;
+}
+
 // ------------------------------------------------------------- broker --------
 
 void replace_line(std::string& text, const std::string& starting, const std::string& line) {
@@ -241,6 +274,8 @@ std::unique_ptr<Process> start_broker(const fs::path& work, const fs::path& pki,
     replace_all(config, "@PERSISTENCE_DIR@", (work / "persistence").string() + "/");
     const passwd* entry = ::getpwuid(::geteuid());
     replace_all(config, "@USER@", entry != nullptr ? entry->pw_name : "root");
+    replace_all(config, "@PINS_PLUGIN@", cb::test::default_pins_plugin().string());
+    replace_all(config, "@CATALOG@", (work / "devices.toml").string());
     std::ofstream(work / "mosquitto.conf") << config;
     auto broker = std::make_unique<Process>(
         std::vector<std::string>{"/usr/sbin/mosquitto", "-c", (work / "mosquitto.conf").string()}, work / "broker.out",
@@ -261,16 +296,8 @@ std::string mib(long kib) {
 
 class Gateway {
 public:
-    Gateway(const fs::path& work, const fs::path& pki, std::uint16_t port, const std::vector<std::string>& devices)
-        : m_work(work) {
-        std::string catalog = cb::test::read_file(fs::path(CAREBRIDGE_SOURCE_DIR) / "config/devices.toml");
-        catalog = catalog.substr(0, catalog.find("[[device]]"));
-        for (const auto& id : devices)
-            catalog += "[[device]]\nid = \"" + id +
-                       "\"\nmodel = \"sim-thermo-1\"\ncertificate_sha256 = "
-                       "\"0000000000000000000000000000000000000000000000000000000000000000\"\n"
-                       "binding = \"home\"\npatient = \"patient-1\"\n";
-        std::ofstream(work / "devices.toml") << catalog;
+    Gateway(const fs::path& work, const fs::path& pki, std::uint16_t port) : m_work(work) {
+        // devices.toml: write_catalog, before the broker started.
         // log_level debug: one "ack DEVICE SEQ" line per published ack is
         // how the benchmark sees acknowledgements (see wait_for_acks).
         std::ofstream(work / "carebridged.toml")
@@ -637,8 +664,9 @@ Ratios run(const Options& options, int round) {
               << " s; work directory " << work.string() << std::endl;
 
     const auto port = pick_free_port();
+    write_catalog(work / "devices.toml", pki, all_devices);
     auto broker = start_broker(work, pki, port, options);
-    Gateway gateway(work, pki, port, all_devices);
+    Gateway gateway(work, pki, port);
     const int per_device = options.backlog / options.devices;
     const int backlog = per_device * options.devices;
     say("broker: mosquitto " + std::to_string(port) + ", max_queued_messages " + std::to_string(options.backlog * 2) +

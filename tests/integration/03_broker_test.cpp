@@ -8,6 +8,10 @@
 // same path arriving first (the broker handles packets one at a time, and a
 // finished mosquitto_pub -q 1 has had its PUBACK, i.e. was handled).
 #include <catch2/catch.hpp>
+#include <filesystem>
+#include <stdexcept>
+#include <string>
+#include <utility>
 
 #include "tests/support/broker.hpp"
 #include "tests/support/process.hpp"
@@ -27,6 +31,34 @@ std::string meas(const std::string& device) {
 }
 std::string ack(const std::string& device) {
     return "cb/v1/dev/" + device + "/ack";
+}
+
+// config/devices.toml's models, then device-a and device-b enrolled at home
+// with the given certificate_sha256 values.
+std::string pinned_catalog(const std::string& pin_a, const std::string& pin_b) {
+    std::string text = cb::test::read_file(std::filesystem::path(CAREBRIDGE_SOURCE_DIR) / "config/devices.toml");
+    text = text.substr(0, text.find("[[device]]"));
+    for (const auto& [id, pin] : {std::pair{"device-a", pin_a}, std::pair{"device-b", pin_b}})
+        text += std::string("[[device]]\nid = \"") + id + "\"\nmodel = \"sim-bp-1\"\ncertificate_sha256 = \"" + pin +
+                "\"\nbinding = \"home\"\npatient = \"patient-1\"\n";
+    return text;
+}
+
+// What an operator pins: `openssl x509 -fingerprint -sha256` of the device's
+// certificate (colons and all; the catalog accepts them).
+std::string openssl_fingerprint(const cb::test::ClientIdentity& who) {
+    const auto result = cb::test::run_command(
+        {"/usr/bin/openssl", "x509", "-in", who.certificate.string(), "-noout", "-fingerprint", "-sha256"});
+    REQUIRE(result.status.code == 0);
+    const auto equals = result.output.find('=');
+    REQUIRE(equals != std::string::npos);
+    return result.output.substr(equals + 1, 95);  // 32 pairs and 31 colons
+}
+
+// Replaces the file the way an operator should: written beside, renamed over.
+void replace_file(const TempDir& dir, const std::string& name, const std::string& text) {
+    dir.write(name + ".new", text);
+    std::filesystem::rename(dir / (name + ".new"), dir / name);
 }
 
 }  // namespace
@@ -284,4 +316,76 @@ TEST_CASE("03 broker: a missing PKI or a bad device id is reported before starti
         Catch::Contains("no test PKI in"));
     CHECK_THROWS_WITH(Broker({.source_dir = CAREBRIDGE_SOURCE_DIR, .work_dir = dir.path(), .devices = {"a/b"}}),
                       Catch::Contains("expected [A-Za-z0-9._-]{1,64}"));
+}
+
+TEST_CASE("03 broker: an enrolled device publishes only with the certificate the catalog pins") {
+    TempDir dir;
+    const TestPki pki(CAREBRIDGE_SOURCE_DIR, dir / "pki", {"device-a", "device-b"});
+    const std::string zeros(64, '0');  // device-a's pin: some other certificate
+    dir.write("devices.toml", pinned_catalog(zeros, openssl_fingerprint(pki.device("device-b"))));
+    Broker broker({.source_dir = CAREBRIDGE_SOURCE_DIR,
+                   .work_dir = dir.path(),
+                   .pki_dir = dir / "pki",
+                   .catalog = dir / "devices.toml"});
+    CHECK(broker.wait_for_log("carebridge device pins: 2 enrolled devices from"));
+    const auto device_a = broker.pki().device("device-a");
+    const auto device_b = broker.pki().device("device-b");
+
+    auto gateway = broker.start_subscriber(broker.pki().gateway(), {"-q", "1", "-t", meas_filter, "-C", "2"});
+    REQUIRE(broker.wait_for_subscription("carebridged", meas_filter));
+    // device-a's certificate is from our CA and has the right CN, but it is
+    // not the one enrolled: nothing it publishes goes anywhere.
+    broker.publish(device_a, meas("device-a"), "not the pinned certificate");
+    REQUIRE(broker.wait_for_log("carebridge device pins: refused a message from device-a: its certificate"));
+    REQUIRE(broker.publish(device_b, meas("device-b"), "pinned").status.code == 0);
+
+    // The operator pins device-a's certificate: the next message finds the
+    // new catalog (the harness sets plugin_opt_catalog_check_ms 0; shipped,
+    // the plugin looks at most once a second), without a restart or a signal.
+    const auto mark = broker.log_mark();
+    replace_file(dir, "devices.toml", pinned_catalog(openssl_fingerprint(device_a), openssl_fingerprint(device_b)));
+    REQUIRE(broker.publish(device_a, meas("device-a"), "now pinned").status.code == 0);
+    CHECK(broker.wait_for_log("carebridge device pins: 2 enrolled devices from", cb::test::broker_hang_limit, mark));
+
+    const auto status = gateway->wait_for_exit();
+    INFO("subscriber: " << gateway->output() << gateway->errors() << "\nbroker: " << broker.log());
+    REQUIRE(status);
+    CHECK(gateway->output() == meas("device-b") + " pinned\n" + meas("device-a") + " now pinned\n");
+}
+
+TEST_CASE("03 broker: a catalog with errors stops the broker from starting, and a later one keeps the pins") {
+    TempDir dir;
+    const TestPki pki(CAREBRIDGE_SOURCE_DIR, dir / "pki", {"device-a", "device-b"});
+    dir.write("devices.toml", "[[device]]\nid = \"device-a\"\n");
+    try {
+        Broker broker({.source_dir = CAREBRIDGE_SOURCE_DIR,
+                       .work_dir = dir.path(),
+                       .pki_dir = dir / "pki",
+                       .catalog = dir / "devices.toml"});
+        FAIL("the broker started with a catalog that does not load");
+    } catch (const std::runtime_error& error) {
+        CHECK_THAT(error.what(), Catch::Contains("carebridge device pins: ") &&
+                                     Catch::Contains("devices.toml:1: device[0].model: missing (required)"));
+    }
+
+    // A good catalog to start with; then a broken one: the pins stay.
+    const auto device_a = pki.device("device-a");
+    dir.write("devices.toml", pinned_catalog(std::string(64, '0'), openssl_fingerprint(pki.device("device-b"))));
+    std::filesystem::create_directories(dir / "second");
+    Broker broker({.source_dir = CAREBRIDGE_SOURCE_DIR,
+                   .work_dir = dir.path() / "second",
+                   .pki_dir = dir / "pki",
+                   .catalog = dir / "devices.toml"});
+    auto gateway = broker.start_subscriber(broker.pki().gateway(), {"-q", "1", "-t", meas_filter, "-C", "1"});
+    REQUIRE(broker.wait_for_subscription("carebridged", meas_filter));
+    const auto mark = broker.log_mark();
+    replace_file(dir, "devices.toml", "not toml [");
+    broker.publish(device_a, meas("device-a"), "still refused");
+    CHECK(broker.wait_for_log("not loaded, the previous pins stay", cb::test::broker_hang_limit, mark));
+    CHECK(broker.wait_for_log("refused a message from device-a", cb::test::broker_hang_limit, mark));
+    REQUIRE(broker.publish(broker.pki().device("device-b"), meas("device-b"), "sentinel").status.code == 0);
+    const auto status = gateway->wait_for_exit();
+    INFO("subscriber: " << gateway->output() << "\nbroker: " << broker.log());
+    REQUIRE(status);
+    CHECK(gateway->output() == meas("device-b") + " sentinel\n");
 }

@@ -156,6 +156,10 @@ bool Subscriber::wait_for_output(const std::string& needle, std::chrono::millise
 
 // --- Broker ------------------------------------------------------------------
 
+std::filesystem::path default_pins_plugin() {
+    return CAREBRIDGE_PINS_PLUGIN;
+}
+
 Broker::Broker(BrokerSetup setup) : m_setup(std::move(setup)) {
     const auto& work = m_setup.work_dir;
     if (m_setup.pki_dir)
@@ -165,6 +169,13 @@ Broker::Broker(BrokerSetup setup) : m_setup(std::move(setup)) {
     m_config_path = work / "mosquitto.conf";
     m_persistence_dir = work / "persistence";
     std::filesystem::create_directories(m_persistence_dir);
+    if (!m_setup.catalog) {
+        m_setup.catalog = work / "broker-catalog.toml";
+        std::ofstream empty(*m_setup.catalog, std::ios::trunc);
+        empty << "# No device enrolled: no certificate pinned.\n";
+        if (!empty.flush())
+            throw std::runtime_error("cannot write " + m_setup.catalog->string());
+    }
 
     for (int attempt = 1; attempt <= port_attempts; ++attempt) {
         m_port = pick_free_port();
@@ -191,6 +202,15 @@ bool Broker::start() {
     replace_all(config, "@ACL_FILE@", (m_setup.source_dir / "config" / "mosquitto" / "carebridge.acl").string());
     replace_all(config, "@PERSISTENCE_DIR@", m_persistence_dir.string());
     replace_all(config, "@USER@", current_user());
+    replace_all(config, "@PINS_PLUGIN@", m_setup.pins_plugin.string());
+    replace_all(config, "@CATALOG@", m_setup.catalog->string());
+    // Tests replace the catalog and publish at once: the plugin looks at the
+    // file on every message instead of once a second.
+    const std::string catalog_line = "plugin_opt_catalog " + m_setup.catalog->string() + "\n";
+    const auto catalog_at = config.find(catalog_line);
+    if (catalog_at == std::string::npos)
+        throw std::runtime_error(template_path.string() + ": no plugin_opt_catalog line");
+    config.insert(catalog_at + catalog_line.size(), "plugin_opt_catalog_check_ms 0\n");
     if (const auto placeholder = find_placeholder(config))
         throw std::runtime_error(template_path.string() + ": placeholder " + *placeholder + " left unreplaced");
     {

@@ -9,6 +9,7 @@
 //   ------------------  ----------------------------------------------------------
 //   pki/                scripts/test-pki output (unless BrokerSetup::pki_dir is set)
 //   mosquitto.conf      the rendered template
+//   broker-catalog.toml the empty catalog the pins plugin reads, unless BrokerSetup::catalog is set
 //   persistence/        mosquitto.db, kept across stop() / restart()
 //   broker-N.log        the broker's log (stderr) of its N-th start, N = 1, 2, ...
 //   broker-N.out        its stdout (empty unless something goes very wrong)
@@ -39,11 +40,18 @@ namespace cb::test {
 // loaded 2-core machine are slow; nothing waits for it to pass).
 inline constexpr std::chrono::milliseconds broker_hang_limit{30'000};
 
+// carebridge-device-pins.so as this build made it.
+std::filesystem::path default_pins_plugin();
+
 struct BrokerSetup {
     std::filesystem::path source_dir{};                           // the repository: scripts/test-pki, config/mosquitto/
     std::filesystem::path work_dir{};                             // must exist; everything the broker writes goes here
     std::vector<std::string> devices = {"device-a", "device-b"};  // certificates test-pki makes
     std::optional<std::filesystem::path> pki_dir{};               // an existing test PKI; `devices` is then unused
+    // The catalog the device-pins plugin reads (broker/device_pins.hpp); by
+    // default an empty one, written to work_dir/broker-catalog.toml: no pins.
+    std::optional<std::filesystem::path> catalog{};
+    std::filesystem::path pins_plugin = default_pins_plugin();
     std::filesystem::path mosquitto = "/usr/sbin/mosquitto";
     std::filesystem::path clients_dir = "/usr/bin";  // mosquitto_pub, mosquitto_sub
 };
