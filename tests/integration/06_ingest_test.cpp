@@ -30,28 +30,39 @@ constexpr auto limit = 120s;
 const std::vector<std::string> devices{"cuff-1", "scale-1", "oxi-1", "band-1", "stranger-1"};
 
 // cuff-1 and scale-1 at home, oxi-1 at a station (nobody present: held),
-// band-1 enrolled, stranger-1 has a certificate but is not enrolled.
-std::string catalog(const std::filesystem::path& source_dir) {
+// band-1 enrolled, stranger-1 has a certificate but is not enrolled. Each
+// enrolled device is pinned to the certificate test-pki made for it.
+std::string catalog(const std::filesystem::path& source_dir, const cb::test::TestPki& pki) {
     std::string text = cb::test::read_file(source_dir / "config/devices.toml");
     const auto cut = text.find("[[device]]");
     text = text.substr(0, cut);
-    const std::string fingerprint = "0000000000000000000000000000000000000000000000000000000000000000";
-    text += "[[device]]\nid = \"cuff-1\"\nmodel = \"sim-bp-1\"\ncertificate_sha256 = \"" + fingerprint +
-            "\"\nbinding = \"home\"\npatient = \"patient-1\"\n";
-    text += "[[device]]\nid = \"scale-1\"\nmodel = \"sim-scale-1\"\ncertificate_sha256 = \"" + fingerprint +
-            "\"\nbinding = \"home\"\npatient = \"patient-2\"\n";
-    text += "[[device]]\nid = \"oxi-1\"\nmodel = \"sim-oxi-1\"\ncertificate_sha256 = \"" + fingerprint +
-            "\"\nbinding = \"station\"\nstation = \"Virtual PCD 00 00\"\n";
-    text += "[[device]]\nid = \"band-1\"\nmodel = \"sim-band-1\"\ncertificate_sha256 = \"" + fingerprint +
-            "\"\nbinding = \"home\"\npatient = \"patient-1\"\n";
+    const auto enrol = [&](const std::string& id, const std::string& model, const std::string& binding) {
+        text += "[[device]]\nid = \"" + id + "\"\nmodel = \"" + model + "\"\ncertificate_sha256 = \"" +
+                cb::test::certificate_fingerprint(pki.device(id).certificate) + "\"\n" + binding;
+    };
+    enrol("cuff-1", "sim-bp-1", "binding = \"home\"\npatient = \"patient-1\"\n");
+    enrol("scale-1", "sim-scale-1", "binding = \"home\"\npatient = \"patient-2\"\n");
+    enrol("oxi-1", "sim-oxi-1", "binding = \"station\"\nstation = \"Virtual PCD 00 00\"\n");
+    enrol("band-1", "sim-band-1", "binding = \"home\"\npatient = \"patient-1\"\n");
     return text;
 }
 
-// carebridged with its own state directory, on the broker of `broker`.
+// The broker as deployed: its device-pins plugin reads the gateway's catalog
+// (dir/devices.toml), written here from a test PKI made first.
+Broker ingest_broker(const TempDir& dir) {
+    const cb::test::TestPki pki(CAREBRIDGE_SOURCE_DIR, dir / "pki", devices);
+    dir.write("devices.toml", catalog(CAREBRIDGE_SOURCE_DIR, pki));
+    return Broker({.source_dir = CAREBRIDGE_SOURCE_DIR,
+                   .work_dir = dir.path(),
+                   .pki_dir = dir / "pki",
+                   .catalog = dir / "devices.toml"});
+}
+
+// carebridged with its own state directory, on the broker of `broker`, with
+// the catalog ingest_broker wrote.
 class Gateway {
 public:
     Gateway(const TempDir& dir, const Broker& broker) : m_dir(dir) {
-        dir.write("devices.toml", catalog(CAREBRIDGE_SOURCE_DIR));
         const auto& pki = broker.pki();
         dir.write(
             "carebridged.toml",
@@ -158,7 +169,7 @@ std::vector<std::string> devsim(const Broker& broker, const TempDir& dir, std::v
 
 TEST_CASE("06 ingest: readings from enrolled devices are stored once and acknowledged by disposition") {
     TempDir dir;
-    Broker broker({.source_dir = CAREBRIDGE_SOURCE_DIR, .work_dir = dir.path(), .devices = devices});
+    Broker broker = ingest_broker(dir);
     Gateway gateway(dir, broker);
     gateway.start();
     const auto run = cb::test::run_command(
@@ -184,7 +195,7 @@ TEST_CASE("06 ingest: readings from enrolled devices are stored once and acknowl
 
 TEST_CASE("06 ingest: misbehaving devices are rejected with their reason and nothing valid is lost") {
     TempDir dir;
-    Broker broker({.source_dir = CAREBRIDGE_SOURCE_DIR, .work_dir = dir.path(), .devices = devices});
+    Broker broker = ingest_broker(dir);
     Gateway gateway(dir, broker);
     gateway.start();
     for (const std::string mode : {"out-of-range", "wrong-unit", "unknown-field", "replay", "out-of-order"}) {
@@ -212,7 +223,7 @@ TEST_CASE("06 ingest: misbehaving devices are rejected with their reason and not
 
 TEST_CASE("06 ingest: carebridged SIGKILLed during a flood loses nothing and stores nothing twice") {
     TempDir dir;
-    Broker broker({.source_dir = CAREBRIDGE_SOURCE_DIR, .work_dir = dir.path(), .devices = devices});
+    Broker broker = ingest_broker(dir);
     Gateway gateway(dir, broker);
     gateway.start();
     Process simulator(devsim(broker, dir,
@@ -237,7 +248,7 @@ TEST_CASE("06 ingest: carebridged SIGKILLed during a flood loses nothing and sto
 
 TEST_CASE("06 ingest: the broker restarted under load: reconnection with nothing lost or duplicated") {
     TempDir dir;
-    Broker broker({.source_dir = CAREBRIDGE_SOURCE_DIR, .work_dir = dir.path(), .devices = devices});
+    Broker broker = ingest_broker(dir);
     Gateway gateway(dir, broker);
     gateway.start();
     Process simulator(
@@ -257,7 +268,7 @@ TEST_CASE("06 ingest: the broker restarted under load: reconnection with nothing
 
 TEST_CASE("06 ingest: a gateway MQTT key readable by others is refused at start, naming the setting") {
     TempDir dir;
-    Broker broker({.source_dir = CAREBRIDGE_SOURCE_DIR, .work_dir = dir.path(), .devices = {}});
+    Broker broker = ingest_broker(dir);
     Gateway gateway(dir, broker);
     std::filesystem::permissions(broker.pki().gateway().key, std::filesystem::perms::group_read,
                                  std::filesystem::perm_options::add);

@@ -31,6 +31,15 @@ TestPki TestPki::existing(std::filesystem::path directory) {
     return pki;
 }
 
+std::string certificate_fingerprint(const std::filesystem::path& certificate) {
+    const auto result =
+        run_command({"/usr/bin/openssl", "x509", "-in", certificate.string(), "-noout", "-fingerprint", "-sha256"});
+    const auto equals = result.output.find('=');
+    if (result.status.code != 0 || equals == std::string::npos)
+        throw std::runtime_error("openssl x509 -fingerprint " + certificate.string() + ": " + result.output);
+    return result.output.substr(equals + 1, 95);  // 32 pairs and 31 colons
+}
+
 ClientIdentity TestPki::gateway() const {
     return {"carebridged", m_directory / "gateway.crt", m_directory / "gateway.key"};
 }

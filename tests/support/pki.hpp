@@ -18,6 +18,11 @@ struct ClientIdentity {
     bool has_certificate() const { return !certificate.empty(); }
 };
 
+// What an operator pins in the catalog: `openssl x509 -fingerprint -sha256`
+// of the certificate, as printed (uppercase, colon-separated). Throws if
+// openssl fails.
+std::string certificate_fingerprint(const std::filesystem::path& certificate);
+
 class TestPki {
 public:
     // Runs `source_dir`/scripts/test-pki `directory` --devices ... (idempotent:
