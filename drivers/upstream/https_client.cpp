@@ -110,6 +110,15 @@ struct HttpsClient::Impl {
         trust_error.reset();
         return {};
     }
+
+    // Whether upstream.crl_file is no longer the file the store holds
+    // (replaced, changed, or gone).
+    bool trust_changed(const HttpsSettings& settings) const {
+        if (settings.crl_file.empty())
+            return false;
+        auto stamp = stamp_of(settings.crl_file, "upstream.crl_file");
+        return !stamp || !(crl_stamp == *stamp);
+    }
 };
 
 namespace {
@@ -221,6 +230,19 @@ struct HttpsClient::Connection : std::enable_shared_from_this<HttpsClient::Conne
 
     Connection(HttpsClient& client, boost::asio::io_context& context, ssl::context& tls_context)
         : owner(&client), io(context), tls(tls_context), resolver(context) {}
+
+    // Closes a connection opened under a CRL that changed and hands back what
+    // it carried, for new connections (which check the new CRL). A request
+    // that was written may have been processed: sent again, it is a
+    // conditional create, like after a failure; it is marked resent.
+    std::deque<Exchange> retire() {
+        close();
+        std::deque<Exchange> taken = std::move(exchanges);
+        exchanges.clear();
+        for (auto& exchange : taken)
+            exchange.resent = true;
+        return taken;
+    }
 
     HttpsClient* owner;  // nullptr once the client stopped
     boost::asio::io_context& io;
@@ -525,8 +547,30 @@ void HttpsClient::send(const HttpRequest& request, Done done) {
             m_io, [done = std::move(done), error = std::move(wire).error()]() mutable { done(std::move(error)); });
         return;
     }
+    retire_if_trust_changed();
     m_queue.push_back(Exchange{.wire = std::move(*wire), .done = std::move(done), .resent = false});
     pump();
+}
+
+void HttpsClient::retire_if_trust_changed() {
+    if (m_settings.crl_file.empty())
+        return;
+    const auto now = std::chrono::steady_clock::now();
+    if (now < m_next_trust_check)
+        return;
+    m_next_trust_check = now + m_settings.trust_check_interval;
+    if (!m_impl->trust_changed(m_settings))
+        return;
+    // A connection checked the server against the old file only: a server
+    // revoked since must not get another request on it. Every open one
+    // closes; the next connect() reads the file (refresh_trust).
+    std::deque<Exchange> carried;
+    for (auto& connection : m_connections) {
+        auto taken = connection->retire();
+        released(taken.size());
+        carried.insert(carried.end(), std::make_move_iterator(taken.begin()), std::make_move_iterator(taken.end()));
+    }
+    requeue(std::move(carried));
 }
 
 void HttpsClient::requeue(std::deque<Exchange> exchanges) {

@@ -7,6 +7,11 @@
 //   |                 | verified against `ca_file` and the host name (SNI set), and |
 //   |                 | against the CRLs of `crl_file` when set; a refused          |
 //   |                 | certificate's reason is in the error ("certificate revoked")|
+//   | CRL replaced    | `crl_file` is read again before a new connection once it    |
+//   |                 | changed; a request finds out at most `trust_check_interval` |
+//   |                 | after the change, and then the connections opened under the |
+//   |                 | old file close: what they carried goes on new connections,  |
+//   |                 | whose handshakes check the server against the new CRL       |
 //   | client identity | the facility certificate (`cert_file`) and key: `key_file`, |
 //   |                 | read by signing::read_private_file (refused if its mode is  |
 //   |                 | wider than 0600, wiped once loaded), or `key`, a key whose  |
@@ -57,6 +62,8 @@ struct HttpsSettings {
     std::size_t max_connections = 4;
     std::size_t pipeline_depth = 1;  // requests in flight per connection (1: no pipelining)
     std::size_t max_body = 1024 * 1024;
+    // How often, at most, a request looks whether crl_file changed.
+    std::chrono::milliseconds trust_check_interval{1'000};
 };
 
 struct HttpRequest {
@@ -104,6 +111,7 @@ private:
     };
     HttpsClient(boost::asio::io_context& io, HttpsSettings settings, std::unique_ptr<Impl> impl);
     void pump();
+    void retire_if_trust_changed();
     void requeue(std::deque<Exchange> exchanges);
     void released(std::size_t count);
 
@@ -113,6 +121,7 @@ private:
     std::vector<std::shared_ptr<Connection>> m_connections;
     std::deque<Exchange> m_queue;  // composed, waiting for room on a connection
     std::size_t m_busy = 0;        // requests taken by the connections
+    std::chrono::steady_clock::time_point m_next_trust_check{};
     bool m_stopped = false;
 };
 

@@ -392,6 +392,72 @@ TEST_CASE("https client: a replaced upstream.crl_file takes effect at the next c
     CHECK(refused);
 }
 
+TEST_CASE("https client: a replaced upstream.crl_file also closes the connections opened under the old one") {
+    cb::test::TempDir dir;
+    const cb::test::TestPki pki(CAREBRIDGE_SOURCE_DIR, dir / "pki", {});
+    const auto crl = dir / "upstream.crl";
+    std::filesystem::copy_file(pki.directory() / "ca-empty.crl", crl);
+
+    // The server keeps its first connection open and would answer a second
+    // request on it; the client must leave it once the CRL revokes the
+    // server, and its new handshake must fail.
+    bool answered_on_old = false;  // written on the server's thread, read after join()
+    bool refused = false;
+    ScriptedServer server(
+        pki,
+        [&](ScriptedServer& self) {
+            Session kept = self.accept();
+            kept.answer(201, kept.read_request(), /*close=*/false);
+            try {
+                kept.answer(201, kept.read_request(), /*close=*/false);
+                answered_on_old = true;  // the client kept using it
+                return;
+            } catch (const std::exception&) {
+                // the client closed it: expected
+            }
+            try {
+                self.accept();
+            } catch (const std::exception&) {
+                refused = true;
+            }
+        },
+        "revoked-server");
+    asio::io_context io;
+    auto settings = client_settings(pki, server.port());
+    settings.crl_file = crl.string();
+    settings.trust_check_interval = std::chrono::milliseconds(0);  // every request looks
+    auto client = cb::upstream::HttpsClient::create(io, settings);
+    REQUIRE(client);
+    const auto send = [&](const std::string& body) {
+        Outcome outcome;
+        cb::upstream::HttpRequest request;
+        request.target = "/fhir";
+        request.content_type = "application/fhir+json";
+        request.body = body;
+        (*client)->send(request, [&outcome](cb::Result<cb::upstream::HttpResponse> answer) {
+            if (answer)
+                outcome.status = answer->status;
+            else
+                outcome.error = answer.error().message();
+        });
+        io.restart();
+        io.run();
+        return outcome;
+    };
+
+    const auto first = send("a");
+    INFO(first.error);
+    CHECK(first.status == 201u);
+
+    std::filesystem::copy_file(pki.directory() / "ca.crl", dir / "upstream.crl.new");
+    std::filesystem::rename(dir / "upstream.crl.new", crl);  // now revokes the server's certificate
+    const auto second = send("b");
+    CHECK_FALSE(second.status.has_value());
+    CHECK_THAT(second.error, Catch::Contains("(certificate revoked)"));
+    CHECK(server.join().empty());
+    CHECK_FALSE(answered_on_old);
+    CHECK(refused);
+}
 TEST_CASE("https client: an upstream.crl_file without a CRL is refused at creation") {
     cb::test::TempDir dir;
     const cb::test::TestPki pki(CAREBRIDGE_SOURCE_DIR, dir / "pki", {});
