@@ -132,6 +132,24 @@ struct Outcome {
     std::string error;
 };
 
+// POSTs `body` to /fhir and runs `io` until the client has answered.
+Outcome post_and_wait(asio::io_context& io, cb::upstream::HttpsClient& client, const std::string& body) {
+    Outcome outcome;
+    cb::upstream::HttpRequest request;
+    request.target = "/fhir";
+    request.content_type = "application/fhir+json";
+    request.body = body;
+    client.send(request, [&outcome](cb::Result<cb::upstream::HttpResponse> answer) {
+        if (answer)
+            outcome.status = answer->status;
+        else
+            outcome.error = answer.error().message();
+    });
+    io.restart();
+    io.run();
+    return outcome;
+}
+
 cb::upstream::HttpsSettings client_settings(const cb::test::TestPki& pki, std::uint16_t port) {
     cb::upstream::HttpsSettings settings;
     settings.host = "127.0.0.1";
@@ -344,22 +362,7 @@ TEST_CASE("https client: a replaced upstream.crl_file takes effect at the next c
     settings.crl_file = crl.string();
     auto client = cb::upstream::HttpsClient::create(io, settings);
     REQUIRE(client);
-    const auto send = [&](const std::string& body) {
-        Outcome outcome;
-        cb::upstream::HttpRequest request;
-        request.target = "/fhir";
-        request.content_type = "application/fhir+json";
-        request.body = body;
-        (*client)->send(request, [&outcome](cb::Result<cb::upstream::HttpResponse> answer) {
-            if (answer)
-                outcome.status = answer->status;
-            else
-                outcome.error = answer.error().message();
-        });
-        io.restart();
-        io.run();
-        return outcome;
-    };
+    const auto send = [&](const std::string& body) { return post_and_wait(io, **client, body); };
 
     const auto first = send("a");
     INFO(first.error);
@@ -428,22 +431,7 @@ TEST_CASE("https client: a replaced upstream.crl_file also closes the connection
     settings.trust_check_interval = std::chrono::milliseconds(0);  // every request looks
     auto client = cb::upstream::HttpsClient::create(io, settings);
     REQUIRE(client);
-    const auto send = [&](const std::string& body) {
-        Outcome outcome;
-        cb::upstream::HttpRequest request;
-        request.target = "/fhir";
-        request.content_type = "application/fhir+json";
-        request.body = body;
-        (*client)->send(request, [&outcome](cb::Result<cb::upstream::HttpResponse> answer) {
-            if (answer)
-                outcome.status = answer->status;
-            else
-                outcome.error = answer.error().message();
-        });
-        io.restart();
-        io.run();
-        return outcome;
-    };
+    const auto send = [&](const std::string& body) { return post_and_wait(io, **client, body); };
 
     const auto first = send("a");
     INFO(first.error);
