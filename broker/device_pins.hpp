@@ -1,15 +1,14 @@
 // Which certificate an enrolled device must present: the catalog's
 // certificate_sha256 (config/devices.toml), checked by the Mosquitto plugin in
 // broker/device_pins_plugin.cpp for every message a client publishes
-// (docs/broker.md §2).
+// (docs/broker.md §2):
 //
-//   | the client's username (= its certificate's CN) | its certificate's SHA-256 | verdict        |
+//   | the client's username (= its certificate's CN) | its certificate's SHA-256 | the message    |
 //   |------------------------------------------------|---------------------------|----------------|
-//   | not an enrolled device id (the gateway, a      | any                       | not_enrolled:  |
-//   | device not enrolled yet)                       |                           | publish passes |
-//   | an enrolled device id                          | = certificate_sha256      | matches        |
-//   | an enrolled device id                          | anything else             | mismatch:      |
-//   |                                                |                           | refused        |
+//   | not an enrolled device id (the gateway, a      | any                       | passes         |
+//   | device not enrolled yet)                       |                           |                |
+//   | an enrolled device id                          | = certificate_sha256      | passes         |
+//   | an enrolled device id                          | anything else             | refused        |
 //
 // A device that is not enrolled may publish: the gateway quarantines its
 // readings with the reason "unknown-device", visible to the operator
@@ -19,17 +18,10 @@
 #pragma once
 
 #include <string>
-#include <string_view>
-
-#include "daemon/catalog.hpp"
 
 struct x509_st;  // OpenSSL X509
 
 namespace cb::broker {
-
-enum class PinVerdict { not_enrolled, matches, mismatch };
-
-PinVerdict check_pin(const DeviceCatalog& catalog, std::string_view device_id, std::string_view certificate_sha256);
 
 // SHA-256 of the certificate's DER encoding as 64 lowercase hex digits (what
 // `openssl x509 -fingerprint -sha256` prints, without colons); empty if it

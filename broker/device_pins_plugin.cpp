@@ -17,7 +17,8 @@
 //   |             | the catalog file's inode, size and mtime with the loaded one's and     |
 //   |             | loads it again when they changed (a catalog that does not load keeps   |
 //   |             | the previous pins, logged once per version of the file); then          |
-//   |             | check_pin(username, SHA-256 of the client's certificate): mismatch ->  |
+//   |             | the enrolled certificate_sha256 of the username against the SHA-256 of |
+//   |             | the client's certificate: different ->                                 |
 //   |             | MOSQ_ERR_ACL_DENIED, the message goes nowhere, logged once a minute at |
 //   |             | most per device                                                        |
 //
@@ -29,7 +30,6 @@
 #include <mosquitto_broker.h>
 #include <mosquitto_plugin.h>
 #include <openssl/x509.h>
-#include <sys/stat.h>
 
 #include <cerrno>
 #include <chrono>
@@ -37,12 +37,14 @@
 #include <filesystem>
 #include <memory>
 #include <new>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
 
 #include "broker/device_pins.hpp"
 #include "daemon/catalog.hpp"
+#include "drivers/file_stamp.hpp"
 
 namespace {
 
@@ -55,54 +57,35 @@ constexpr std::size_t max_logged_devices = 10'000;
 constexpr std::string_view option_catalog = "catalog";
 constexpr std::string_view option_check = "catalog_check_ms";
 
-struct FileStamp {
-    dev_t device = 0;
-    ino_t inode = 0;
-    off_t size = -1;
-    timespec mtime{};
-
-    bool operator==(const FileStamp& other) const {
-        return device == other.device && inode == other.inode && size == other.size &&
-               mtime.tv_sec == other.mtime.tv_sec && mtime.tv_nsec == other.mtime.tv_nsec;
-    }
-};
-
-FileStamp stamp_of(const std::filesystem::path& path) {
-    struct stat status {};
-    if (::stat(path.c_str(), &status) != 0)
-        return {};
-    return {status.st_dev, status.st_ino, status.st_size, status.st_mtim};
-}
-
 struct Plugin {
     mosquitto_plugin_id_t* id = nullptr;
     std::filesystem::path catalog_path;
     Clock::duration check_interval = default_check_interval;
     cb::DeviceCatalog catalog;
-    FileStamp loaded_stamp;        // of the file the pins come from
-    FileStamp refused_stamp;       // of the last file that did not load (logged once)
+    std::optional<cb::FileStamp> loaded_stamp;   // of the file the pins come from
+    std::optional<cb::FileStamp> refused_stamp;  // of the last file that did not load (logged once)
     Clock::time_point next_check;  // of the file's stamp
     std::unordered_map<std::string, Clock::time_point> last_logged;  // device id -> refusal logged at
 };
 
 // Loads the catalog into `plugin`; false (and logged) if it does not load.
 bool load(Plugin& plugin) {
-    const FileStamp stamp = stamp_of(plugin.catalog_path);
+    const auto stamp = cb::file_stamp(plugin.catalog_path);
     auto loaded = cb::load_catalog_file(plugin.catalog_path);
     if (!loaded.ok()) {
-        if (!(stamp == plugin.refused_stamp)) {
+        if (stamp != plugin.refused_stamp) {
             for (const auto& issue : loaded.issues)
                 mosquitto_log_printf(MOSQ_LOG_ERR, "carebridge device pins: %s", issue.to_string().c_str());
             mosquitto_log_printf(MOSQ_LOG_ERR, "carebridge device pins: %s not loaded%s",
                                  plugin.catalog_path.c_str(),
-                                 plugin.loaded_stamp.size >= 0 ? ", the previous pins stay" : "");
+                                 plugin.loaded_stamp ? ", the previous pins stay" : "");
         }
         plugin.refused_stamp = stamp;
         return false;
     }
     plugin.catalog = std::move(*loaded.catalog);
     plugin.loaded_stamp = stamp;
-    plugin.refused_stamp = {};
+    plugin.refused_stamp.reset();
     mosquitto_log_printf(MOSQ_LOG_NOTICE, "carebridge device pins: %zu enrolled devices from %s",
                          plugin.catalog.device_count(), plugin.catalog_path.c_str());
     return true;
@@ -128,8 +111,8 @@ void refresh_if_due(Plugin& plugin) {
     if (now < plugin.next_check)
         return;
     plugin.next_check = now + plugin.check_interval;
-    const FileStamp stamp = stamp_of(plugin.catalog_path);
-    if (!(stamp == plugin.loaded_stamp) && !(stamp == plugin.refused_stamp))
+    const auto stamp = cb::file_stamp(plugin.catalog_path);
+    if (stamp != plugin.loaded_stamp && stamp != plugin.refused_stamp)
         load(plugin);
 }
 
@@ -140,12 +123,13 @@ int on_message(int /*event*/, void* event_data, void* user_data) {
     const char* username = mosquitto_client_username(message.client);
     if (username == nullptr)
         return MOSQ_ERR_ACL_DENIED;  // the listener requires a certificate: cannot happen
-    if (plugin.catalog.device(username) == nullptr)
+    const cb::EnrolledDevice* device = plugin.catalog.device(username);
+    if (device == nullptr)
         return MOSQ_ERR_SUCCESS;  // not enrolled: no pin (the gateway quarantines its readings)
     std::unique_ptr<X509, decltype(&X509_free)> certificate(
         static_cast<X509*>(mosquitto_client_certificate(message.client)), X509_free);
     const std::string presented = cb::broker::certificate_sha256(certificate.get());
-    if (cb::broker::check_pin(plugin.catalog, username, presented) == cb::broker::PinVerdict::matches)
+    if (presented == device->certificate_sha256)
         return MOSQ_ERR_SUCCESS;
     log_refusal(plugin, username, presented);
     return MOSQ_ERR_ACL_DENIED;

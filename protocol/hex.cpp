@@ -7,10 +7,11 @@ namespace cb {
 namespace {
 
 constexpr char hex_digits[] = "0123456789ABCDEF";
+constexpr char lowercase_hex_digits[] = "0123456789abcdef";
 
-void append_byte(std::string& out, std::uint8_t byte) {
-    out.push_back(hex_digits[byte >> 4]);
-    out.push_back(hex_digits[byte & 0x0F]);
+void append_byte(std::string& out, std::uint8_t byte, const char* digits = hex_digits) {
+    out.push_back(digits[byte >> 4]);
+    out.push_back(digits[byte & 0x0F]);
 }
 
 std::optional<std::uint8_t> digit_value(char c) {
@@ -49,6 +50,14 @@ std::string to_hex(std::span<const std::uint8_t> bytes) {
     out.reserve(bytes.size() * 2);
     for (const std::uint8_t byte : bytes)
         append_byte(out, byte);
+    return out;
+}
+
+std::string to_lowercase_hex(std::span<const std::uint8_t> bytes) {
+    std::string out;
+    out.reserve(bytes.size() * 2);
+    for (const std::uint8_t byte : bytes)
+        append_byte(out, byte, lowercase_hex_digits);
     return out;
 }
 

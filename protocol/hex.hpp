@@ -31,6 +31,10 @@ std::string to_hex(std::span<const std::uint8_t> bytes);
 // ({0x00, 0xA4}, ' ') -> "00 A4".
 std::string to_hex(std::span<const std::uint8_t> bytes, char separator);
 
+// Lowercase digits, no separator: {0x00, 0xA4} -> "00a4" (how digests are
+// written in the device catalog).
+std::string to_lowercase_hex(std::span<const std::uint8_t> bytes);
+
 // Decodes text as described at the top of this file. Fails with
 // ErrorKind::invalid_input naming the 0-based position in the text:
 //     "hex: invalid character 'G' at position 3"   (non-printable shown as \xNN)

@@ -7,7 +7,6 @@
 #include <openssl/ssl.h>
 #include <openssl/x509_vfy.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 
 #include <algorithm>
 #include <boost/asio/ip/tcp.hpp>
@@ -20,9 +19,9 @@
 #include <cerrno>
 #include <charconv>
 #include <deque>
-#include <tuple>
 #include <vector>
 
+#include "drivers/file_stamp.hpp"
 #include "drivers/signing/signer.hpp"
 
 namespace cb::upstream {
@@ -34,15 +33,11 @@ using tcp = boost::asio::ip::tcp;
 
 namespace {
 
-// What tells a replaced file from the one loaded: device, inode, size and
-// modification time (a rename, an editor's save and a copy over all change one).
-using FileStamp = std::tuple<dev_t, ino_t, off_t, std::int64_t, std::int64_t>;
-
 Result<FileStamp> stamp_of(const std::string& path, const std::string& what) {
-    struct stat info {};
-    if (::stat(path.c_str(), &info) != 0)
+    auto stamp = file_stamp(path);
+    if (!stamp)
         return fail(ErrorKind::io, what + " " + path + ": " + system_error_text(errno));
-    return FileStamp{info.st_dev, info.st_ino, info.st_size, info.st_mtim.tv_sec, info.st_mtim.tv_nsec};
+    return *stamp;
 }
 
 // OpenSSL's reason for the last error in its queue, which is then emptied.

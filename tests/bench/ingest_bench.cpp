@@ -52,6 +52,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -59,6 +60,7 @@
 #include <vector>
 
 #include "drivers/storage/sqlite.hpp"
+#include "protocol/hex.hpp"
 #include "tests/bench/bench_support.hpp"
 #include "tests/support/broker.hpp"
 #include "tests/support/process.hpp"
@@ -224,13 +226,7 @@ std::string fingerprint_of(const fs::path& certificate) {
     unsigned int size = 0;
     if (!cert || X509_digest(cert.get(), EVP_sha256(), digest.data(), &size) != 1)
         throw std::runtime_error("cannot hash " + certificate.string());
-    static constexpr std::string_view digits = "0123456789abcdef";
-    std::string hex;
-    for (unsigned int i = 0; i < size; ++i) {
-        hex += digits[digest[i] >> 4U];
-        hex += digits[digest[i] & 0x0FU];
-    }
-    return hex;
+    return cb::to_lowercase_hex(std::span<const std::uint8_t>(digest.data(), size));
 }
 
 // The shipped models and every device enrolled at home, each pinned to its

@@ -326,16 +326,39 @@ TEST_CASE("https client: with upstream.crl_file, a revoked server certificate is
     CHECK(valid.join().empty());
 }
 
-TEST_CASE("https client: a replaced upstream.crl_file takes effect at the next connection, without a restart") {
+// A test PKI and an upstream.crl_file that lists nothing at first
+// (ca-empty.crl); replace() puts another of the PKI's CRLs in its place as an
+// operator would: written beside it, renamed over it.
+struct CrlFile {
     cb::test::TempDir dir;
-    const cb::test::TestPki pki(CAREBRIDGE_SOURCE_DIR, dir / "pki", {});
-    const auto crl = dir / "upstream.crl";
-    // As an operator would: write the new file beside it, rename it over.
-    const auto replace_crl = [&](const std::filesystem::path& from) {
-        std::filesystem::copy_file(from, dir / "upstream.crl.new", std::filesystem::copy_options::overwrite_existing);
-        std::filesystem::rename(dir / "upstream.crl.new", crl);
-    };
-    replace_crl(pki.directory() / "ca-empty.crl");  // lists nothing yet
+    cb::test::TestPki pki{CAREBRIDGE_SOURCE_DIR, dir / "pki", {}};
+    std::filesystem::path path = dir / "upstream.crl";
+
+    CrlFile() { replace("ca-empty.crl"); }
+
+    void replace(const std::string& pki_file) const {
+        std::filesystem::copy_file(pki.directory() / pki_file, dir / "upstream.crl.new",
+                                   std::filesystem::copy_options::overwrite_existing);
+        std::filesystem::rename(dir / "upstream.crl.new", path);
+    }
+
+    // A client of the server on `port`, checking it against this file, which
+    // it looks at before a request at most every `check_interval`.
+    std::unique_ptr<cb::upstream::HttpsClient> client(
+        asio::io_context& io, std::uint16_t port,
+        std::chrono::milliseconds check_interval = cb::upstream::HttpsSettings{}.trust_check_interval) const {
+        auto settings = client_settings(pki, port);
+        settings.crl_file = path.string();
+        settings.trust_check_interval = check_interval;
+        auto client = cb::upstream::HttpsClient::create(io, settings);
+        REQUIRE(client);
+        return std::move(*client);
+    }
+};
+
+TEST_CASE("https client: a replaced upstream.crl_file takes effect at the next connection, without a restart") {
+    const CrlFile crl;  // lists nothing yet
+    const auto& pki = crl.pki;
 
     // One server with the certificate the CA is about to revoke: it answers
     // on a first connection, sees the client refuse the second handshake,
@@ -358,17 +381,14 @@ TEST_CASE("https client: a replaced upstream.crl_file takes effect at the next c
         },
         "revoked-server");
     asio::io_context io;
-    auto settings = client_settings(pki, server.port());
-    settings.crl_file = crl.string();
-    auto client = cb::upstream::HttpsClient::create(io, settings);
-    REQUIRE(client);
-    const auto send = [&](const std::string& body) { return post_and_wait(io, **client, body); };
+    const auto client = crl.client(io, server.port());
+    const auto send = [&](const std::string& body) { return post_and_wait(io, *client, body); };
 
     const auto first = send("a");
     INFO(first.error);
     CHECK(first.status == 201u);
 
-    replace_crl(pki.directory() / "ca.crl");  // now revokes the server's certificate
+    crl.replace("ca.crl");  // now revokes the server's certificate
     const auto second = send("b");
     CHECK_FALSE(second.status.has_value());
     CHECK_THAT(second.error, Catch::Contains("TLS handshake: ") && Catch::Contains("(certificate revoked)"));
@@ -376,18 +396,18 @@ TEST_CASE("https client: a replaced upstream.crl_file takes effect at the next c
     // A file that is not a CRL refuses new connections (revocation is never
     // skipped), naming the file, before reaching the network; so does a
     // missing one.
-    std::ofstream(dir / "upstream.crl.new") << "not a CRL\n";
-    std::filesystem::rename(dir / "upstream.crl.new", crl);
+    std::ofstream(crl.dir / "upstream.crl.new") << "not a CRL\n";
+    std::filesystem::rename(crl.dir / "upstream.crl.new", crl.path);
     const auto third = send("c");
     CHECK_FALSE(third.status.has_value());
-    CHECK_THAT(third.error, Catch::Contains("upstream.crl_file " + crl.string() + ": no PEM CRL could be read"));
-    std::filesystem::remove(crl);
+    CHECK_THAT(third.error, Catch::Contains("upstream.crl_file " + crl.path.string() + ": no PEM CRL could be read"));
+    std::filesystem::remove(crl.path);
     const auto fourth = send("d");
     CHECK_FALSE(fourth.status.has_value());
-    CHECK_THAT(fourth.error, Catch::Contains("upstream.crl_file " + crl.string() + ": No such file"));
+    CHECK_THAT(fourth.error, Catch::Contains("upstream.crl_file " + crl.path.string() + ": No such file"));
 
     // Fixed: the next connection goes through.
-    replace_crl(pki.directory() / "ca-empty.crl");
+    crl.replace("ca-empty.crl");
     const auto fifth = send("e");
     INFO(fifth.error);
     CHECK(fifth.status == 201u);
@@ -396,10 +416,8 @@ TEST_CASE("https client: a replaced upstream.crl_file takes effect at the next c
 }
 
 TEST_CASE("https client: a replaced upstream.crl_file also closes the connections opened under the old one") {
-    cb::test::TempDir dir;
-    const cb::test::TestPki pki(CAREBRIDGE_SOURCE_DIR, dir / "pki", {});
-    const auto crl = dir / "upstream.crl";
-    std::filesystem::copy_file(pki.directory() / "ca-empty.crl", crl);
+    const CrlFile crl;
+    const auto& pki = crl.pki;
 
     // The server keeps its first connection open and would answer a second
     // request on it; the client must leave it once the CRL revokes the
@@ -426,19 +444,14 @@ TEST_CASE("https client: a replaced upstream.crl_file also closes the connection
         },
         "revoked-server");
     asio::io_context io;
-    auto settings = client_settings(pki, server.port());
-    settings.crl_file = crl.string();
-    settings.trust_check_interval = std::chrono::milliseconds(0);  // every request looks
-    auto client = cb::upstream::HttpsClient::create(io, settings);
-    REQUIRE(client);
-    const auto send = [&](const std::string& body) { return post_and_wait(io, **client, body); };
+    const auto client = crl.client(io, server.port(), std::chrono::milliseconds(0));  // every request looks
+    const auto send = [&](const std::string& body) { return post_and_wait(io, *client, body); };
 
     const auto first = send("a");
     INFO(first.error);
     CHECK(first.status == 201u);
 
-    std::filesystem::copy_file(pki.directory() / "ca.crl", dir / "upstream.crl.new");
-    std::filesystem::rename(dir / "upstream.crl.new", crl);  // now revokes the server's certificate
+    crl.replace("ca.crl");  // now revokes the server's certificate
     const auto second = send("b");
     CHECK_FALSE(second.status.has_value());
     CHECK_THAT(second.error, Catch::Contains("(certificate revoked)"));
@@ -446,6 +459,7 @@ TEST_CASE("https client: a replaced upstream.crl_file also closes the connection
     CHECK_FALSE(answered_on_old);
     CHECK(refused);
 }
+
 TEST_CASE("https client: an upstream.crl_file without a CRL is refused at creation") {
     cb::test::TempDir dir;
     const cb::test::TestPki pki(CAREBRIDGE_SOURCE_DIR, dir / "pki", {});

@@ -23,6 +23,12 @@ TEST_CASE("to_hex writes uppercase digits") {
     CHECK(cb::to_hex(Bytes{0x7E}, ' ') == "7E");
 }
 
+TEST_CASE("to_lowercase_hex writes lowercase digits, as the catalog's digests") {
+    const std::array<std::uint8_t, 5> bytes{0x00, 0xA4, 0x0f, 0x9B, 0xFF};
+    CHECK(cb::to_lowercase_hex(bytes) == "00a40f9bff");
+    CHECK(cb::to_lowercase_hex(Bytes{}).empty());
+}
+
 TEST_CASE("from_hex accepts the ways APDU traces are written") {
     CHECK(cb::from_hex("00A40400").value() == select_vitale);
     CHECK(cb::from_hex("00a40400").value() == select_vitale);
