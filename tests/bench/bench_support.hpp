@@ -41,6 +41,14 @@ inline double median(std::vector<double> values) {
     return values.size() % 2 == 1 ? values[middle] : (values[middle - 1] + values[middle]) / 2;
 }
 
+// "1.00, 2.50, 3.25": `values` with `digits` decimals.
+inline std::string listed(const std::vector<double>& values, int digits) {
+    std::string text;
+    for (const double value : values)
+        text += (text.empty() ? "" : ", ") + fixed(value, digits);
+    return text;
+}
+
 // One line of figures on stdout, flushed (progress of the build goes to stderr).
 inline void say(const std::string& line) {
     std::cout << line << std::endl;

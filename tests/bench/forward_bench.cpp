@@ -24,7 +24,9 @@
 //              through carebridged --pair, against carebridge-       reference receiver, which
 //              receiver --auto-pair                                  verifies every signature
 //
-// The last line printed is "ratio: X.XX" (rate A / rate B). No assertion on
+// forward and wrk run --rounds times (3), each round on a fresh backlog, one
+// after the other against the same nginx. The last line printed is
+// "ratio: X.XX": the median of the rounds' rate A / rate B. No assertion on
 // any figure: a benchmark reports, it does not pass or fail on timing. The
 // access tokens stored for the nginx run are fixed dummies (nginx checks none);
 // the receiver's real ones stay in the store and are never printed.
@@ -81,6 +83,7 @@ struct Options {
     int receiver_patients = 50;
     int receiver_per_patient = 200;
     int sign_count = 2000;
+    int rounds = 3;  // carebridged then wrk, this many times; the ratio is the median
     double ingest_rate = 0;  // readings/s from bench/ingest's "carebridged drain:", 0: not given
     std::string nginx = "/usr/sbin/nginx";
     std::string wrk = "/usr/bin/wrk";
@@ -93,7 +96,7 @@ struct Options {
     std::cerr << "bench-forward-driver: " << problem
               << "\nusage: bench-forward-driver [--patients N] [--per-patient N] [--connections N]"
                  " [--wrk-seconds S] [--bundles N] [--receiver-patients N] [--receiver-per-patient N]"
-                 " [--sign-count N] [--ingest-rate R] [--nginx PATH] [--wrk PATH] [--no-receiver] [--perf]"
+                 " [--sign-count N] [--rounds N] [--ingest-rate R] [--nginx PATH] [--wrk PATH] [--no-receiver] [--perf]"
                  " [--keep]\n";
     std::exit(2);
 }
@@ -151,6 +154,8 @@ Options parse_options(int argc, char** argv) {
             options.receiver_patients = whole;
         else if (name == "--receiver-per-patient")
             options.receiver_per_patient = whole;
+        else if (name == "--rounds")
+            options.rounds = whole;
         else if (name == "--sign-count")
             options.sign_count = whole;
         else if (name == "--ingest-rate")
@@ -160,7 +165,7 @@ Options parse_options(int argc, char** argv) {
     }
     if (options.patients <= 0 || options.per_patient <= 0 || options.connections <= 0 || options.bundles <= 0 ||
         options.receiver_patients <= 0 || options.receiver_per_patient <= 0 || options.sign_count <= 0 ||
-        options.wrk_seconds <= 0)
+        options.wrk_seconds <= 0 || options.rounds <= 0)
         usage("every count must be at least 1");
     return options;
 }
@@ -639,6 +644,67 @@ void require_executable(const std::string& path, const std::string& package) {
                                  " (scripts/install-deps installs it, group bench)");
 }
 
+// One round: a fresh backlog delivered by carebridged to nginx, then wrk
+// against the same nginx. Returns carebridged's rate / wrk's.
+struct RoundResult {
+    double carebridged_rate = 0;
+    double wrk_rate = 0;
+    double ratio() const { return carebridged_rate / wrk_rate; }
+};
+
+RoundResult run_round(const Options& options, const fs::path& work, const fs::path& pki, Nginx& nginx, int round) {
+    const std::string suffix = options.rounds > 1 ? "-" + std::to_string(round) : "";
+    const std::string tag = options.rounds > 1 ? "[round " + std::to_string(round) + "] " : "";
+    const int backlog = options.patients * options.per_patient;
+    auto start = Clock::now();
+    const auto state = work / ("state" + suffix);
+    const auto database = make_state(state);
+    seed(database, options.patients, options.per_patient);
+    pair_directly(database, options.patients);
+    say(tag + "backlog: " + std::to_string(backlog) + " readings of " + std::to_string(options.patients) +
+        " patients (interleaved, all paired) stored in " + fixed(seconds_since(start), 1) + " s");
+
+    // carebridged against nginx.
+    const auto config = write_config(work, "carebridged" + suffix, state, pki, nginx.mutual_port(), options.connections);
+    const auto nginx_before = nginx.worker_cpu();
+    const bool perf = options.perf && round == 1;
+    const auto forwarded = deliver(work, "carebridged" + suffix, config, database, backlog, perf);
+    const auto nginx_forwarded = nginx.worker_cpu() - nginx_before;
+    RoundResult result;
+    result.carebridged_rate = backlog / forwarded.seconds;
+    say(tag + "carebridged -> nginx: " + std::to_string(backlog) + " readings in " + fixed(forwarded.seconds, 2) +
+        " s = " + fixed(result.carebridged_rate, 0) + " readings/s (" + std::to_string(options.connections) +
+        " connections, mutual TLS, each bundle signed; from process start to \"caught up: " + std::to_string(backlog) +
+        " delivered\"); peak RSS " + fixed(static_cast<double>(forwarded.peak_rss_kib) / 1024.0, 1) + " MiB; outbox " +
+        describe(forwarded.outbox) + (perf ? " [perf record running: slowed]" : ""));
+
+    const auto per_reading = [](const cb::bench::CpuTime& cpu, double count) {
+        return fixed(cpu.total() * 1e6 / count, 1) + " us (user " + fixed(cpu.user_s * 1e6 / count, 1) + ", system " +
+               fixed(cpu.system_s * 1e6 / count, 1) + ")";
+    };
+    say(tag + "CPU per reading: carebridged " + per_reading(forwarded.cpu, backlog) + ", nginx worker " +
+        per_reading(nginx_forwarded, backlog) + "; " + fixed(forwarded.cpu.total() / forwarded.seconds, 2) + " + " +
+        fixed(nginx_forwarded.total() / forwarded.seconds, 2) + " cores busy");
+    say(tag + "CPU per reading by carebridged thread (us): " +
+        cb::bench::describe_threads(forwarded.threads, backlog));
+
+    // wrk against the same nginx, same number of connections.
+    const auto nginx_before_wrk = nginx.worker_cpu();
+    const auto wrk = run_wrk(options, work, nginx.plain_port());
+    const auto nginx_wrk = nginx.worker_cpu() - nginx_before_wrk;
+    result.wrk_rate = wrk.requests_per_second;
+    say(tag + "wrk -> nginx: " + fixed(wrk.requests_per_second, 0) + " requests/s (wrk -t1 -c" +
+        std::to_string(options.connections) + " -d" + std::to_string(options.wrk_seconds) + "s, " +
+        std::to_string(options.bundles) + " pre-built signed bundles round-robin; " + wrk.summary +
+        (wrk.problems.empty() ? "" : "; " + wrk.problems) + ")");
+    const double wrk_requests = wrk.requests_per_second * options.wrk_seconds;
+    if (wrk_requests > 0)
+        say(tag + "CPU per request: nginx worker " + per_reading(nginx_wrk, wrk_requests) + " under wrk");
+    if (options.rounds > 1)
+        say(tag + "ratio: " + fixed(result.ratio(), 2));
+    return result;
+}
+
 int run(const Options& options) {
     require_executable(options.nginx, "nginx");
     require_executable(options.wrk, "wrk");
@@ -648,7 +714,7 @@ int run(const Options& options) {
     const fs::path work = dir.path();
     const fs::path pki = work / "pki";
 
-    auto start = Clock::now();
+    const auto start = Clock::now();
     const auto made =
         cb::test::run_command({std::string(CAREBRIDGE_SOURCE_DIR) + "/scripts/test-pki", pki.string()}, 600s);
     if (made.status.code != 0)
@@ -665,53 +731,29 @@ int run(const Options& options) {
     measure_signing(**signer, options);
     write_bundles(**signer, options, work / "bundles.ndjson");
 
-    // The backlog, all paired.
-    const int backlog = options.patients * options.per_patient;
-    start = Clock::now();
-    const auto database = make_state(work / "state");
-    seed(database, options.patients, options.per_patient);
-    pair_directly(database, options.patients);
-    say("backlog: " + std::to_string(backlog) + " readings of " + std::to_string(options.patients) +
-        " patients (interleaved, all paired) stored in " + fixed(seconds_since(start), 1) + " s");
-
     Nginx nginx(options, work / "nginx", pki);
     say("nginx: 1 worker process, mutual TLS on 127.0.0.1:" + std::to_string(nginx.mutual_port()) +
         " (carebridged), TLS without client certificate on 127.0.0.1:" + std::to_string(nginx.plain_port()) +
         " (wrk), keep-alive, 201 to every POST /fhir, no access log");
 
-    // carebridged against nginx.
-    const auto config =
-        write_config(work, "carebridged", work / "state", pki, nginx.mutual_port(), options.connections);
-    const auto nginx_before = nginx.worker_cpu();
-    const auto forwarded = deliver(work, "carebridged", config, database, backlog, options.perf);
-    const auto nginx_forwarded = nginx.worker_cpu() - nginx_before;
-    const double carebridged_rate = backlog / forwarded.seconds;
-    say("carebridged -> nginx: " + std::to_string(backlog) + " readings in " + fixed(forwarded.seconds, 2) +
-        " s = " + fixed(carebridged_rate, 0) + " readings/s (" + std::to_string(options.connections) +
-        " connections, mutual TLS, each bundle signed; from process start to \"caught up: " + std::to_string(backlog) +
-        " delivered\"); peak RSS " + fixed(static_cast<double>(forwarded.peak_rss_kib) / 1024.0, 1) + " MiB; outbox " +
-        describe(forwarded.outbox) + (options.perf ? " [perf record running: slowed]" : ""));
-
-    const auto per_reading = [](const cb::bench::CpuTime& cpu, double count) {
-        return fixed(cpu.total() * 1e6 / count, 1) + " us (user " + fixed(cpu.user_s * 1e6 / count, 1) + ", system " +
-               fixed(cpu.system_s * 1e6 / count, 1) + ")";
-    };
-    say("CPU per reading: carebridged " + per_reading(forwarded.cpu, backlog) + ", nginx worker " +
-        per_reading(nginx_forwarded, backlog) + "; " + fixed(forwarded.cpu.total() / forwarded.seconds, 2) + " + " +
-        fixed(nginx_forwarded.total() / forwarded.seconds, 2) + " cores busy");
-    say("CPU per reading by carebridged thread (us): " + cb::bench::describe_threads(forwarded.threads, backlog));
-
-    // wrk against the same nginx, same number of connections.
-    const auto nginx_before_wrk = nginx.worker_cpu();
-    const auto wrk = run_wrk(options, work, nginx.plain_port());
-    const auto nginx_wrk = nginx.worker_cpu() - nginx_before_wrk;
-    say("wrk -> nginx: " + fixed(wrk.requests_per_second, 0) + " requests/s (wrk -t1 -c" +
-        std::to_string(options.connections) + " -d" + std::to_string(options.wrk_seconds) + "s, " +
-        std::to_string(options.bundles) + " pre-built signed bundles round-robin; " + wrk.summary +
-        (wrk.problems.empty() ? "" : "; " + wrk.problems) + ")");
-    const double wrk_requests = wrk.requests_per_second * options.wrk_seconds;
-    if (wrk_requests > 0)
-        say("CPU per request: nginx worker " + per_reading(nginx_wrk, wrk_requests) + " under wrk");
+    // carebridged then wrk, `rounds` times: wrk's own rate moves by a fifth
+    // from one run to the next on this machine (bench/README.md, session 12),
+    // so the ratio is the median of the rounds' ratios.
+    std::vector<double> carebridged_rates;
+    std::vector<double> wrk_rates;
+    std::vector<double> ratios;
+    for (int round = 1; round <= options.rounds; ++round) {
+        const auto result = run_round(options, work, pki, nginx, round);
+        carebridged_rates.push_back(result.carebridged_rate);
+        wrk_rates.push_back(result.wrk_rate);
+        ratios.push_back(result.ratio());
+    }
+    const double carebridged_rate = cb::bench::median(carebridged_rates);
+    if (options.rounds > 1)
+        say("rounds: " + std::to_string(options.rounds) + "; carebridged -> nginx " + cb::bench::listed(carebridged_rates, 0) +
+            " readings/s (median " + fixed(carebridged_rate, 0) + "); wrk -> nginx " + cb::bench::listed(wrk_rates, 0) +
+            " requests/s (median " + fixed(cb::bench::median(wrk_rates), 0) + "); ratios " + cb::bench::listed(ratios, 2) +
+            " (the last line is their median)");
 
     // The reference receiver.
     if (!options.skip_receiver) {
@@ -741,7 +783,7 @@ int run(const Options& options) {
         fs::rename(work, kept);
         say("kept: " + kept.string() + (options.perf ? " (perf report -i " + (kept / "perf.data").string() + ")" : ""));
     }
-    say("ratio: " + fixed(carebridged_rate / wrk.requests_per_second, 2));
+    say("ratio: " + fixed(cb::bench::median(ratios), 2));
     return 0;
 }
 

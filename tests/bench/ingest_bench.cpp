@@ -783,13 +783,6 @@ Ratios run(const Options& options, int round) {
     return {gateway_rate / sub_rate, gateway_rate / exit_rate};
 }
 
-std::string listed(const std::vector<double>& values) {
-    std::string text;
-    for (const double value : values)
-        text += (text.empty() ? "" : ", ") + fixed(value, 2);
-    return text;
-}
-
 // The machine's noise moves a single round's ratio by a quarter either way
 // (bench/README.md, session 10): with --rounds N, the whole benchmark runs N
 // times, each round from scratch (PKI, broker, store), and the last line is
@@ -809,8 +802,8 @@ int run_rounds(const Options& options) {
     }
     std::cout.precision(2);
     if (options.rounds > 1)
-        std::cout << "ratios of the " << options.rounds << " rounds: " << listed(drained)
-                  << "; against mosquitto_sub's exit: " << listed(exited) << "; the lines below are medians"
+        std::cout << "ratios of the " << options.rounds << " rounds: " << cb::bench::listed(drained, 2)
+                  << "; against mosquitto_sub's exit: " << cb::bench::listed(exited, 2) << "; the lines below are medians"
                   << std::endl;
     std::cout << "ratio against mosquitto_sub's exit: " << median(exited) << std::endl;
     std::cout << "ratio: " << median(drained) << std::endl;
