@@ -83,7 +83,7 @@ struct Options {
     int receiver_patients = 50;
     int receiver_per_patient = 200;
     int sign_count = 2000;
-    int rounds = 3;  // carebridged then wrk, this many times; the ratio is the median
+    int rounds = 3;          // carebridged then wrk, this many times; the ratio is the median
     double ingest_rate = 0;  // readings/s from bench/ingest's "carebridged drain:", 0: not given
     std::string nginx = "/usr/sbin/nginx";
     std::string wrk = "/usr/bin/wrk";
@@ -665,7 +665,8 @@ RoundResult run_round(const Options& options, const fs::path& work, const fs::pa
         " patients (interleaved, all paired) stored in " + fixed(seconds_since(start), 1) + " s");
 
     // carebridged against nginx.
-    const auto config = write_config(work, "carebridged" + suffix, state, pki, nginx.mutual_port(), options.connections);
+    const auto config =
+        write_config(work, "carebridged" + suffix, state, pki, nginx.mutual_port(), options.connections);
     const auto nginx_before = nginx.worker_cpu();
     const bool perf = options.perf && round == 1;
     const auto forwarded = deliver(work, "carebridged" + suffix, config, database, backlog, perf);
@@ -685,8 +686,7 @@ RoundResult run_round(const Options& options, const fs::path& work, const fs::pa
     say(tag + "CPU per reading: carebridged " + per_reading(forwarded.cpu, backlog) + ", nginx worker " +
         per_reading(nginx_forwarded, backlog) + "; " + fixed(forwarded.cpu.total() / forwarded.seconds, 2) + " + " +
         fixed(nginx_forwarded.total() / forwarded.seconds, 2) + " cores busy");
-    say(tag + "CPU per reading by carebridged thread (us): " +
-        cb::bench::describe_threads(forwarded.threads, backlog));
+    say(tag + "CPU per reading by carebridged thread (us): " + cb::bench::describe_threads(forwarded.threads, backlog));
 
     // wrk against the same nginx, same number of connections.
     const auto nginx_before_wrk = nginx.worker_cpu();
@@ -750,9 +750,10 @@ int run(const Options& options) {
     }
     const double carebridged_rate = cb::bench::median(carebridged_rates);
     if (options.rounds > 1)
-        say("rounds: " + std::to_string(options.rounds) + "; carebridged -> nginx " + cb::bench::listed(carebridged_rates, 0) +
-            " readings/s (median " + fixed(carebridged_rate, 0) + "); wrk -> nginx " + cb::bench::listed(wrk_rates, 0) +
-            " requests/s (median " + fixed(cb::bench::median(wrk_rates), 0) + "); ratios " + cb::bench::listed(ratios, 2) +
+        say("rounds: " + std::to_string(options.rounds) + "; carebridged -> nginx " +
+            cb::bench::listed(carebridged_rates, 0) + " readings/s (median " + fixed(carebridged_rate, 0) +
+            "); wrk -> nginx " + cb::bench::listed(wrk_rates, 0) + " requests/s (median " +
+            fixed(cb::bench::median(wrk_rates), 0) + "); ratios " + cb::bench::listed(ratios, 2) +
             " (the last line is their median)");
 
     // The reference receiver.

@@ -803,8 +803,8 @@ int run_rounds(const Options& options) {
     std::cout.precision(2);
     if (options.rounds > 1)
         std::cout << "ratios of the " << options.rounds << " rounds: " << cb::bench::listed(drained, 2)
-                  << "; against mosquitto_sub's exit: " << cb::bench::listed(exited, 2) << "; the lines below are medians"
-                  << std::endl;
+                  << "; against mosquitto_sub's exit: " << cb::bench::listed(exited, 2)
+                  << "; the lines below are medians" << std::endl;
     std::cout << "ratio against mosquitto_sub's exit: " << median(exited) << std::endl;
     std::cout << "ratio: " << median(drained) << std::endl;
     return 0;
