@@ -9,6 +9,7 @@
 #include <charconv>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <span>
 #include <string_view>
 #include <utility>
@@ -75,42 +76,79 @@ bool needs_escape(char c) {
     return byte < 0x20 || c == '"' || c == '\\';
 }
 
-Result<void> write_string(std::string_view text, std::string& out) {
-    if (!is_ascii(text)) {
-        std::vector<char32_t> ignored;
-        if (!decode_utf8(text, ignored))
-            return fail(ErrorKind::invalid_input, "canonical JSON: a string is not valid UTF-8");
-    }
+// Whether any of the 8 bytes of `word` is a control character (< 0x20), '"',
+// '\\' or not ASCII (>= 0x80): the bytes write_string cannot copy as they are
+// without a look. Exact as a whole (Hacker's Delight's "has less than" and
+// "has zero byte" tests), though it does not say which byte.
+bool has_special_byte(std::uint64_t word) {
+    constexpr std::uint64_t ones = 0x0101010101010101ULL;
+    constexpr std::uint64_t highs = 0x8080808080808080ULL;
+    const auto has_zero = [](std::uint64_t value) { return (value - ones) & ~value & highs; };
+    const std::uint64_t below_space = (word - ones * 0x20) & ~word & highs;
+    return (below_space | has_zero(word ^ (ones * '"')) | has_zero(word ^ (ones * '\\')) | (word & highs)) != 0;
+}
+
+void write_escape(unsigned char byte, std::string& out) {
     static constexpr std::string_view hex = "0123456789abcdef";
+    switch (byte) {
+        case '"': out += "\\\""; break;
+        case '\\': out += "\\\\"; break;
+        case 0x08: out += "\\b"; break;
+        case 0x09: out += "\\t"; break;
+        case 0x0A: out += "\\n"; break;
+        case 0x0C: out += "\\f"; break;
+        case 0x0D: out += "\\r"; break;
+        default:
+            out += "\\u00";
+            out += hex[byte >> 4];
+            out += hex[byte & 0x0F];
+    }
+}
+
+// One pass, 8 bytes at a time while none needs a look (a bundle's strings are
+// mostly base64 and codes): runs without escapes are copied at once. Non-ASCII
+// bytes are copied too, and the string is checked as UTF-8 only if it has any;
+// if it is not valid, `out` is left as it was.
+Result<void> write_string(std::string_view text, std::string& out) {
+    const std::size_t start = out.size();
+    const char* const data = text.data();
+    const std::size_t size = text.size();
     out += '"';
-    // Runs of characters that need no escape are copied at once (most of them).
-    std::size_t run = 0;
-    for (std::size_t i = 0; i <= text.size(); ++i) {
-        if (i < text.size() && !needs_escape(text[i]))
-            continue;
-        out.append(text.substr(run, i - run));
-        run = i + 1;
-        if (i == text.size())
-            break;
-        const char c = text[i];
-        const auto byte = static_cast<unsigned char>(c);
-        switch (byte) {
-            case '"': out += "\\\""; break;
-            case '\\': out += "\\\\"; break;
-            case 0x08: out += "\\b"; break;
-            case 0x09: out += "\\t"; break;
-            case 0x0A: out += "\\n"; break;
-            case 0x0C: out += "\\f"; break;
-            case 0x0D: out += "\\r"; break;
-            default:
-                if (byte < 0x20) {
-                    out += "\\u00";
-                    out += hex[byte >> 4];
-                    out += hex[byte & 0x0F];
-                }
+    bool ascii = true;
+    std::size_t run = 0;  // the first byte not yet copied
+    std::size_t i = 0;
+    while (i < size) {
+        if (size - i >= sizeof(std::uint64_t)) {
+            std::uint64_t word = 0;
+            std::memcpy(&word, data + i, sizeof word);
+            if (!has_special_byte(word)) {
+                i += sizeof word;
+                continue;
+            }
+        }
+        const std::size_t end = std::min(size, i + sizeof(std::uint64_t));
+        for (; i < end; ++i) {
+            const auto byte = static_cast<unsigned char>(data[i]);
+            if (byte >= 0x80) {
+                ascii = false;
+                continue;
+            }
+            if (!needs_escape(data[i]))
+                continue;
+            out.append(data + run, i - run);
+            run = i + 1;
+            write_escape(byte, out);
         }
     }
+    out.append(data + run, size - run);
     out += '"';
+    if (!ascii) {
+        std::vector<char32_t> ignored;
+        if (!decode_utf8(text, ignored)) {
+            out.resize(start);
+            return fail(ErrorKind::invalid_input, "canonical JSON: a string is not valid UTF-8");
+        }
+    }
     return {};
 }
 

@@ -6,8 +6,11 @@
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
 #include <limits>
+#include <string>
+#include <vector>
 
 using namespace cb::upstream;
 
@@ -153,6 +156,67 @@ TEST_CASE("JCS refuses invalid UTF-8 and excessive depth") {
     const auto too_deep = canonicalize(deep);
     REQUIRE_FALSE(too_deep.has_value());
     CHECK(too_deep.error().kind() == cb::ErrorKind::limit_exceeded);
+}
+
+TEST_CASE("JCS escapes every byte that needs it, wherever it falls in a string") {
+    // write_string looks at 8 bytes at a time: each character that needs an
+    // escape, or is not ASCII, at every position of strings of 1 to 40 bytes,
+    // against RFC 8785 §3.2.2.2 written out one byte at a time.
+    const auto expected_of = [](const std::string& text) {
+        std::string out = "\"";
+        for (const char c : text) {
+            const auto byte = static_cast<unsigned char>(c);
+            if (c == '"')
+                out += "\\\"";
+            else if (c == '\\')
+                out += "\\\\";
+            else if (byte == 0x08)
+                out += "\\b";
+            else if (byte == 0x09)
+                out += "\\t";
+            else if (byte == 0x0A)
+                out += "\\n";
+            else if (byte == 0x0C)
+                out += "\\f";
+            else if (byte == 0x0D)
+                out += "\\r";
+            else if (byte < 0x20) {
+                char buffer[8];
+                std::snprintf(buffer, sizeof buffer, "\\u%04x", byte);
+                out += buffer;
+            } else {
+                out += c;
+            }
+        }
+        return out + "\"";
+    };
+    std::vector<std::string> specials{"\"", "\\", "\x7F", "\xC3\xA9", "\x20", "\x1F", "!", "#", "[", "]"};
+    for (int byte = 0; byte < 0x20; ++byte)
+        specials.emplace_back(1, static_cast<char>(byte));
+    std::size_t checked = 0;
+    for (std::size_t length = 1; length <= 40; ++length) {
+        for (const std::string& special : specials) {
+            for (std::size_t at = 0; at + special.size() <= length; ++at) {
+                std::string text(length, 'A');
+                text.replace(at, special.size(), special);
+                CanonicalWriter out;
+                out.string(text);
+                const auto written = std::move(out).finish();
+                REQUIRE(written.has_value());
+                CHECK(*written == expected_of(text));
+                ++checked;
+            }
+        }
+    }
+    CHECK(checked > 10'000);
+    // Invalid UTF-8 after a long valid run, and in the last partial word.
+    for (std::size_t at : {0U, 7U, 8U, 15U, 16U, 33U}) {
+        std::string text(34, 'A');
+        text[at] = '\xFF';
+        CanonicalWriter out;
+        out.begin_array().string("ok").string(text).end_array();
+        CHECK(std::move(out).finish().error().message() == "canonical JSON: a string is not valid UTF-8");
+    }
 }
 
 TEST_CASE("CanonicalWriter writes canonical text directly and keeps its first problem") {
