@@ -194,7 +194,7 @@ TEST_CASE("07 pcsc: the monitor sees the reader, the patient card is read and it
     bench.remove(card);
 }
 
-TEST_CASE("07 pcsc: practitioner good PIN authenticates; a wrong PIN reports tries and is not retried") {
+TEST_CASE("07 pcsc: practitioner good PIN authenticates, a wrong PIN reports tries and is not retried") {
     Bench bench;
     const auto pin = description_value(bench.pki / "cards" / "practitioner.card", "pin");
     auto card = bench.insert("practitioner.card");

@@ -264,7 +264,7 @@ TEST_CASE("09 receiver: pairing from the patients file, and token refresh") {
     CHECK_THAT(receiver.log(), !Catch::Contains(paired.refresh_token));
 }
 
-TEST_CASE("09 receiver: a valid signed bundle is stored once; a resend gets the same ids") {
+TEST_CASE("09 receiver: a valid signed bundle is stored once, a resend gets the same ids") {
     TempDir dir;
     Receiver receiver(dir);
     const auto patient = receiver.pair(nir_a);
@@ -382,7 +382,7 @@ TEST_CASE("09 receiver: another patient's token is refused with 403") {
     CHECK(receiver.stats().at("observations").to_number<std::int64_t>() == 0);
 }
 
-TEST_CASE("09 receiver: an expired or unknown token is refused with 401; a refreshed one works") {
+TEST_CASE("09 receiver: an expired or unknown token is refused with 401, a refreshed one works") {
     TempDir dir;
     Receiver receiver(dir);
     const auto patient = receiver.pair(nir_a);
@@ -445,7 +445,7 @@ TEST_CASE("09 receiver: fail_next answers 503 with Retry-After, then the platfor
     CHECK(receiver.post_json("/admin/faults", R"({"fail_next":"x"})").status == 400);
 }
 
-TEST_CASE("09 receiver: drop_next closes the connection mid-response; the resend is not a duplicate") {
+TEST_CASE("09 receiver: drop_next closes the connection mid-response, the resend is not a duplicate") {
     TempDir dir;
     Receiver receiver(dir);
     const auto patient = receiver.pair(nir_a);
@@ -465,7 +465,7 @@ TEST_CASE("09 receiver: drop_next closes the connection mid-response; the resend
     CHECK(stats.at("requests").to_number<std::int64_t>() == 2);
 }
 
-TEST_CASE("09 receiver: delay_ms delays answers; SIGTERM stops it cleanly") {
+TEST_CASE("09 receiver: delay_ms delays answers, SIGTERM stops it cleanly") {
     TempDir dir;
     Receiver receiver(dir);
     const auto patient = receiver.pair(nir_a);

@@ -234,7 +234,7 @@ TEST_CASE("forward: signing key and TLS client key on a PKCS#11 token (SoftHSM2)
     f.stop_daemon();
 }
 
-TEST_CASE("forward: glucose with a meal context reaches the receiver with its moment; without, it is held") {
+TEST_CASE("forward: glucose with a meal context reaches the receiver with its moment, one without it is held") {
     Forward f;
     const auto glucose = [](const std::string& meal) {
         return R"({"type":"blood_glucose","time_us":1795338000000000,"offset_min":60,)"

@@ -319,7 +319,7 @@ TEST_CASE("card sessions: practitioner awaiting PIN, good PIN, authenticated, re
     CHECK_FALSE(world.timers.armed.contains(reader));
 }
 
-TEST_CASE("card sessions: a wrong PIN reports the tries left and is never retried; the last try needs confirmation") {
+TEST_CASE("card sessions: a wrong PIN reports the tries left and is never retried, the last try needs confirmation") {
     World world;
     world.make_practitioner();
     world.insert();
@@ -354,7 +354,7 @@ TEST_CASE("card sessions: a wrong PIN reports the tries left and is never retrie
     CHECK(world.verifies_with_pin() == 3);
 }
 
-TEST_CASE("card sessions: the last wrong PIN blocks the card; a blocked card is an error at insertion") {
+TEST_CASE("card sessions: the last wrong PIN blocks the card, a blocked card is an error at insertion") {
     SECTION("blocked by the last try") {
         World world;
         world.make_practitioner();

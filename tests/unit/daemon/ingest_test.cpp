@@ -170,7 +170,7 @@ TEST_CASE("ingest: unknown device, unreferenced type or firmware are quarantined
     CHECK(f.ingest->counters().by_disposition.at("quarantined") == 4);
 }
 
-TEST_CASE("ingest: a rejected reading with a readable seq is recorded and acknowledged; without one it is not") {
+TEST_CASE("ingest: a rejected reading with a readable seq is recorded and acknowledged, without one it is not") {
     Fixture f;
     f.deliver("cuff-1", bp("cuff-1", 1));
     const std::string out_of_range = R"({"device_id":"cuff-1","seq":2,"type":"blood_pressure",)"
@@ -202,7 +202,7 @@ TEST_CASE("ingest: multi-user and station bindings name the patient or hold the 
                                                "cuff-station 2 accepted - patient-9"});
 }
 
-TEST_CASE("ingest: at the disk quota nothing is stored nor acknowledged; below it, ingest resumes") {
+TEST_CASE("ingest: at the disk quota nothing is stored nor acknowledged, below it ingest resumes") {
     cb::IngestSettings settings;
     settings.quota_bytes = 1000;
     Fixture f(settings);
@@ -216,7 +216,7 @@ TEST_CASE("ingest: at the disk quota nothing is stored nor acknowledged; below i
     CHECK(f.rows().size() == 1);
 }
 
-TEST_CASE("ingest: a failed commit is not acknowledged; the resend is") {
+TEST_CASE("ingest: a failed commit is not acknowledged, the resend is") {
     cb::test::FaultyVfs vfs;
     Fixture f({}, cb::test::FaultyVfs::name);
     vfs.fail_syncs_after(0);

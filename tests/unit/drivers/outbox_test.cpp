@@ -62,7 +62,7 @@ TEST_CASE("outbox: accepted readings of a known patient are queued with the read
     CHECK(s.outbox.next(0, 1)->size() == 1U);
 }
 
-TEST_CASE("outbox: transitions are recorded; in-flight rows are queued again at restart; counts by reason") {
+TEST_CASE("outbox: transitions are recorded, in-flight rows are queued again at restart, counts by reason") {
     Stores s;
     REQUIRE(
         s.store.commit(std::vector<NewReading>{reading(1, "p"), reading(2, "p"), reading(3, "p"), reading(4, "p")}));
@@ -140,7 +140,7 @@ TEST_CASE("outbox: the window query searches the index of queued rows, not the w
     CHECK(details.find("USING INDEX outbox_queued") != std::string::npos);
 }
 
-TEST_CASE("https client: Retry-After in seconds is read, capped; dates and garbage are not") {
+TEST_CASE("https client: Retry-After in seconds is read and capped, dates and garbage are not") {
     using cb::upstream::parse_retry_after;
     CHECK(parse_retry_after("120") == std::chrono::seconds(120));
     CHECK(parse_retry_after(" 3 ") == std::chrono::seconds(3));

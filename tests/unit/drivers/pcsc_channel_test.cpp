@@ -104,7 +104,7 @@ TEST_CASE("pcsc channel: 6Cxx resends once with the corrected Le, a second 6Cxx 
     CHECK(f.api.commands.size() == 2);
 }
 
-TEST_CASE("pcsc channel: short and extended APDUs; extended over T=0 refused") {
+TEST_CASE("pcsc channel: short and extended APDUs, extended over T=0 refused") {
     Fixture f;
     f.api.set_responder([&](std::span<const std::uint8_t>) { return reply(filled(1000, 0x90, 0x00)); });
     auto extended = read_binary;
@@ -195,7 +195,7 @@ TEST_CASE("pcsc channel: transactions are ended on success, on errors and on exc
     CHECK(f.api.transactions_ended == 4);
 }
 
-TEST_CASE("pcsc channel: a reset card is reconnected; the sequence restarts once") {
+TEST_CASE("pcsc channel: a reset card is reconnected, the sequence restarts once") {
     Fixture f;
     // Reset noticed by SCardBeginTransaction: reconnect and begin again.
     f.api.begin_codes = {cb::pcsc::code::reset_card};

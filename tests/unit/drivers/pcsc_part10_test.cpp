@@ -77,7 +77,7 @@ struct Connected {
 
 }  // namespace
 
-TEST_CASE("pcsc part 10: features through SCardControl; a reader without part 10 offers none") {
+TEST_CASE("pcsc part 10: features through SCardControl, a reader without part 10 offers none") {
     Connected c;
     auto none = cb::pcsc::query_reader_features(*c.channel);  // the fake's default: unsupported
     REQUIRE(none);

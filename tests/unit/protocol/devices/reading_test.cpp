@@ -517,7 +517,7 @@ TEST_CASE("firmware is optional, kept when given, bounded", "[devices][reading]"
           "firmware: expected a version string of 1..32 printable ASCII characters, got a string");
 }
 
-TEST_CASE("meal: a glucose reading's meal context is kept and stored; elsewhere or unknown it is bad_meal",
+TEST_CASE("meal: a glucose reading's meal context is kept and stored, elsewhere or unknown it is bad_meal",
           "[devices][reading]") {
     const std::string glucose = R"({"code":160184,"value":104,"unit":"mg/dL"})";
     CHECK_FALSE(accept(payload("blood_glucose", glucose)).meal().has_value());
