@@ -447,6 +447,8 @@ void Forwarder::on_signed(std::vector<Signed> batch) {
             continue;
         if (result.body) {
             item->body = std::move(*result.body);
+            if (item == queue->second.begin())
+                mark_ready(result.patient);
             continue;
         }
         // No bundle (e.g. glucose without its moment): held, with the reason.
@@ -458,6 +460,8 @@ void Forwarder::on_signed(std::vector<Signed> batch) {
         queue->second.erase(item);
         if (queue->second.empty())
             m_queues.erase(queue);
+        else
+            mark_ready(result.patient);  // its new first reading may be signed
         --m_pending;
         record(std::move(transition));
     }
@@ -488,15 +492,27 @@ void Forwarder::schedule_poll() {
     });
 }
 
+bool Forwarder::sendable(const std::string& patient) const {
+    const auto queue = m_queues.find(patient);
+    return queue != m_queues.end() && !queue->second.empty() && !queue->second.front().body.empty() &&
+           !m_busy.contains(patient);
+}
+
+void Forwarder::mark_ready(const std::string& patient) {
+    if (sendable(patient))
+        m_ready.push_back(patient);
+}
+
 void Forwarder::dispatch() {
     if (m_paused || m_stopped)
         return;
-    for (auto& [patient, queue] : m_queues) {
+    while (!m_ready.empty()) {
         if (m_client.queued() >= std::max<std::size_t>(1, m_client.in_flight()))
             return;  // as many requests wait in the client as are on the wire: enough
-        if (queue.empty() || queue.front().body.empty() || m_busy.contains(patient))
-            continue;
-        send(patient);
+        const std::string patient = std::move(m_ready.front());
+        m_ready.pop_front();
+        if (sendable(patient))
+            send(patient);
     }
 }
 
@@ -527,6 +543,7 @@ void Forwarder::on_answer(const std::string& patient, Result<upstream::HttpRespo
     transition.attempted = true;
     if (!answer) {
         retry_later(answer.error().message(), std::nullopt);
+        mark_ready(patient);  // sent again first once the pause ends
         return;
     }
     const unsigned status = answer->status;
@@ -547,6 +564,7 @@ void Forwarder::on_answer(const std::string& patient, Result<upstream::HttpRespo
     }
     if (status == 429 || status >= 500) {
         retry_later("HTTP " + std::to_string(status), answer->retry_after);
+        mark_ready(patient);
         return;
     }
     const std::string diagnostics = diagnostics_of(answer->body);
@@ -571,6 +589,8 @@ void Forwarder::finish(const std::string& patient, storage::OutboxTransition tra
     queue.pop_front();
     if (queue.empty())
         m_queues.erase(patient);
+    else
+        mark_ready(patient);
     --m_pending;
     record(std::move(transition));
     dispatch();
@@ -629,6 +649,7 @@ void Forwarder::on_refreshed(const std::string& patient, Result<upstream::HttpRe
     if (!answer) {
         retry_later(answer.error().message(), std::nullopt);
         m_queues[patient].front().refreshed = false;  // the 401 is answered again after the pause
+        mark_ready(patient);
         return;
     }
     const TokenAnswer tokens = answer->status == 200 ? parse_token_answer(answer->body) : TokenAnswer{};

@@ -146,8 +146,10 @@ private:
     void fetch();
     void on_window(const Window& window);
     void on_signed(std::vector<Signed> batch);
-    void count_held(std::size_t count);  // held without a request: counted, logged once
-    void report_caught_up();             // logs "caught up" once everything taken is final and recorded
+    void count_held(std::size_t count);               // held without a request: counted, logged once
+    bool sendable(const std::string& patient) const;  // first reading signed, no request out
+    void mark_ready(const std::string& patient);      // into m_ready if sendable
+    void report_caught_up();                          // logs "caught up" once everything taken is final and recorded
     void dispatch();
     void send(const std::string& patient);
     void on_answer(const std::string& patient, Result<upstream::HttpResponse> answer);
@@ -191,8 +193,12 @@ private:
 
     // io side.
     std::map<std::string, std::deque<Item>, std::less<>>
-        m_queues;                                              // per patient, reading order; the front goes once signed
-    std::set<std::string, std::less<>> m_busy;                 // patients with a request in flight
+        m_queues;                               // per patient, reading order; the front goes once signed
+    std::set<std::string, std::less<>> m_busy;  // patients with a request in flight
+    // Patients whose first reading is signed and who have no request out, in
+    // the order they became so: what dispatch() sends next, without walking
+    // every queue. Checked again when taken (an entry may be stale or twice).
+    std::deque<std::string> m_ready;
     std::map<std::string, std::string, std::less<>> m_tokens;  // patient -> current access token
     std::size_t m_pending = 0;
     bool m_fetching = false;
