@@ -1,6 +1,7 @@
 #include "protocol/upstream/base64.hpp"
 
 #include <array>
+#include <cstring>
 
 namespace cb::upstream {
 namespace {
@@ -8,8 +9,26 @@ namespace {
 constexpr std::string_view standard_alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 constexpr std::string_view url_alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
+// Every 12-bit value as its two characters: one look-up per half of a 3-byte
+// group instead of one per character (the forwarder encodes about 7 KB per
+// bundle: the payload, then the compact JWS).
+using PairTable = std::array<char, std::size_t{2} << 12>;
+
+constexpr PairTable pairs_of(std::string_view alphabet) {
+    PairTable table{};
+    for (std::size_t value = 0; value < (std::size_t{1} << 12); ++value) {
+        table[2 * value] = alphabet[value >> 6];
+        table[2 * value + 1] = alphabet[value & 0x3F];
+    }
+    return table;
+}
+
+constexpr PairTable standard_pairs = pairs_of(standard_alphabet);
+constexpr PairTable url_pairs = pairs_of(url_alphabet);
+
 // Appends the encoding of `data` to `out`, written in place (no per-character append).
 void encode(std::span<const std::uint8_t> data, std::string_view alphabet, bool pad, std::string& out) {
+    const char* const pairs = (alphabet == url_alphabet ? url_pairs : standard_pairs).data();
     const std::size_t whole = data.size() / 3;
     const std::size_t rest = data.size() - whole * 3;
     const std::size_t tail = rest == 0 ? 0 : (pad ? 4 : rest + 1);
@@ -19,10 +38,8 @@ void encode(std::span<const std::uint8_t> data, std::string_view alphabet, bool 
     const std::uint8_t* in = data.data();
     for (std::size_t i = 0; i < whole; ++i, in += 3, cursor += 4) {
         const std::uint32_t group = (std::uint32_t{in[0]} << 16) | (std::uint32_t{in[1]} << 8) | in[2];
-        cursor[0] = alphabet[(group >> 18) & 0x3F];
-        cursor[1] = alphabet[(group >> 12) & 0x3F];
-        cursor[2] = alphabet[(group >> 6) & 0x3F];
-        cursor[3] = alphabet[group & 0x3F];
+        std::memcpy(cursor, pairs + 2 * (group >> 12), 2);
+        std::memcpy(cursor + 2, pairs + 2 * (group & 0xFFF), 2);
     }
     if (rest == 0)
         return;
