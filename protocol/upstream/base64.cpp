@@ -38,8 +38,8 @@ void encode(std::span<const std::uint8_t> data, std::string_view alphabet, bool 
     const std::uint8_t* in = data.data();
     for (std::size_t i = 0; i < whole; ++i, in += 3, cursor += 4) {
         const std::uint32_t group = (std::uint32_t{in[0]} << 16) | (std::uint32_t{in[1]} << 8) | in[2];
-        std::memcpy(cursor, pairs + 2 * (group >> 12), 2);
-        std::memcpy(cursor + 2, pairs + 2 * (group & 0xFFF), 2);
+        std::memcpy(cursor, pairs + std::size_t{2} * (group >> 12), 2);
+        std::memcpy(cursor + 2, pairs + std::size_t{2} * (group & 0xFFF), 2);
     }
     if (rest == 0)
         return;
