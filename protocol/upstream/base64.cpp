@@ -10,7 +10,7 @@ constexpr std::string_view standard_alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdef
 constexpr std::string_view url_alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
 // Every 12-bit value as its two characters: one look-up per half of a 3-byte
-// group instead of one per character (the forwarder encodes about 7 KB per
+// group instead of one per character (the forwarder encodes kilobytes per
 // bundle: the payload, then the compact JWS).
 using PairTable = std::array<char, std::size_t{2} << 12>;
 
@@ -27,8 +27,10 @@ constexpr PairTable standard_pairs = pairs_of(standard_alphabet);
 constexpr PairTable url_pairs = pairs_of(url_alphabet);
 
 // Appends the encoding of `data` to `out`, written in place (no per-character append).
-void encode(std::span<const std::uint8_t> data, std::string_view alphabet, bool pad, std::string& out) {
-    const char* const pairs = (alphabet == url_alphabet ? url_pairs : standard_pairs).data();
+// `table` is pairs_of(alphabet).
+void encode(std::span<const std::uint8_t> data, std::string_view alphabet, const PairTable& table, bool pad,
+            std::string& out) {
+    const char* const pairs = table.data();
     const std::size_t whole = data.size() / 3;
     const std::size_t rest = data.size() - whole * 3;
     const std::size_t tail = rest == 0 ? 0 : (pad ? 4 : rest + 1);
@@ -103,22 +105,22 @@ Result<Bytes> decode(std::string_view text, std::string_view alphabet, bool padd
 
 std::string base64_encode(std::span<const std::uint8_t> data) {
     std::string out;
-    encode(data, standard_alphabet, true, out);
+    encode(data, standard_alphabet, standard_pairs, true, out);
     return out;
 }
 
 std::string base64url_encode(std::span<const std::uint8_t> data) {
     std::string out;
-    encode(data, url_alphabet, false, out);
+    encode(data, url_alphabet, url_pairs, false, out);
     return out;
 }
 
 void base64_append(std::span<const std::uint8_t> data, std::string& out) {
-    encode(data, standard_alphabet, true, out);
+    encode(data, standard_alphabet, standard_pairs, true, out);
 }
 
 void base64url_append(std::span<const std::uint8_t> data, std::string& out) {
-    encode(data, url_alphabet, false, out);
+    encode(data, url_alphabet, url_pairs, false, out);
 }
 
 Result<Bytes> base64_decode(std::string_view text) {
