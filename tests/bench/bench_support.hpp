@@ -111,7 +111,22 @@ inline CpuTime cpu_time_of(pid_t pid) {
 struct ThreadCpu {
     CpuTime cpu;
     int threads = 0;
+    long voluntary_switches = 0;    // the thread blocked (waited for work, I/O, a lock)
+    long involuntary_switches = 0;  // the scheduler took the core from it (preempted)
 };
+
+// Adds a thread's context switches (/proc/.../task/TID/status) to `entry`.
+inline void add_switches(const std::filesystem::path& status_path, ThreadCpu& entry) {
+    std::ifstream status(status_path);
+    std::string line;
+    while (std::getline(status, line)) {
+        if (line.rfind("voluntary_ctxt_switches:", 0) == 0)
+            entry.voluntary_switches += std::stol(line.substr(24));
+        else if (line.rfind("nonvoluntary_ctxt_switches:", 0) == 0)
+            entry.involuntary_switches += std::stol(line.substr(27));
+    }
+}
+
 inline std::map<std::string, ThreadCpu> cpu_by_thread(pid_t pid) {
     std::map<std::string, ThreadCpu> out;
     std::error_code error;
@@ -123,19 +138,25 @@ inline std::map<std::string, ThreadCpu> cpu_by_thread(pid_t pid) {
         ThreadCpu& entry = out[name];
         entry.cpu.user_s += cpu.user_s;
         entry.cpu.system_s += cpu.system_s;
+        add_switches(task.path() / "status", entry);
         ++entry.threads;
     }
     return out;
 }
 
-// "carebridged 26.1, cb-sign 33.9 (2 threads), cb-outbox 11.5": CPU µs per
-// unit of work by thread name, busiest first; idle threads left out.
-inline std::string describe_threads(const std::map<std::string, ThreadCpu>& threads, double count) {
+// The threads by name, the one that used the most CPU first.
+inline std::vector<std::pair<std::string, ThreadCpu>> busiest_first(const std::map<std::string, ThreadCpu>& threads) {
     std::vector<std::pair<std::string, ThreadCpu>> sorted(threads.begin(), threads.end());
     std::sort(sorted.begin(), sorted.end(),
               [](const auto& a, const auto& b) { return a.second.cpu.total() > b.second.cpu.total(); });
+    return sorted;
+}
+
+// "carebridged 26.1, cb-sign 33.9 (2 threads), cb-outbox 11.5": CPU µs per
+// unit of work by thread name, busiest first; idle threads left out.
+inline std::string describe_threads(const std::map<std::string, ThreadCpu>& threads, double count) {
     std::string out;
-    for (const auto& [name, entry] : sorted) {
+    for (const auto& [name, entry] : busiest_first(threads)) {
         const double per_unit = entry.cpu.total() * 1e6 / count;
         if (per_unit < 0.05)
             continue;
@@ -143,6 +164,22 @@ inline std::string describe_threads(const std::map<std::string, ThreadCpu>& thre
             out += ", ";
         out += name + " " + fixed(per_unit, 1) +
                (entry.threads > 1 ? " (" + std::to_string(entry.threads) + " threads)" : "");
+    }
+    return out;
+}
+
+// "carebridged 1.20 + 0.05, cb-sign 0.30 + 0.90": context switches per unit of
+// work by thread name, voluntary (blocked) + involuntary (preempted), in the
+// order of describe_threads; idle threads left out. On a virtual machine
+// each switch costs microseconds of kernel time.
+inline std::string describe_switches(const std::map<std::string, ThreadCpu>& threads, double count) {
+    std::string out;
+    for (const auto& [name, entry] : busiest_first(threads)) {
+        if (entry.cpu.total() * 1e6 / count < 0.05)
+            continue;
+        out += (out.empty() ? "" : ", ") + name + " " +
+               fixed(static_cast<double>(entry.voluntary_switches) / count, 2) + " + " +
+               fixed(static_cast<double>(entry.involuntary_switches) / count, 2);
     }
     return out;
 }

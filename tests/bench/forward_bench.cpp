@@ -23,6 +23,9 @@
 //   receiver   a second store (fewer readings), patients paired      readings/s against the
 //              through carebridged --pair, against carebridge-       reference receiver, which
 //              receiver --auto-pair                                  verifies every signature
+//   ingest     bench-ingest-driver (bench/ingest) with a backlog of  its "carebridged drain" rate
+//              --ingest-backlog readings from --ingest-devices       and CPU per reading, next to
+//              devices, one round, latency run 1 s                   forwarding's
 //
 // forward and wrk run --rounds times (3), each round on a fresh backlog, one
 // after the other against the same nginx. The last line printed is
@@ -46,6 +49,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <regex>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -83,8 +87,11 @@ struct Options {
     int receiver_patients = 50;
     int receiver_per_patient = 200;
     int sign_count = 2000;
-    int rounds = 3;          // carebridged then wrk, this many times; the ratio is the median
-    double ingest_rate = 0;  // readings/s from bench/ingest's "carebridged drain:", 0: not given
+    int rounds = 3;                // carebridged then wrk, this many times; the ratio is the median
+    double ingest_rate = 0;        // readings/s from bench/ingest's "carebridged drain:", 0: measured here
+    int ingest_devices = 1000;     // bench/ingest's defaults
+    int ingest_backlog = 200'000;  // readings
+    bool skip_ingest = false;      // neither measured nor given: no comparison
     std::string nginx = "/usr/sbin/nginx";
     std::string wrk = "/usr/bin/wrk";
     bool keep = false;
@@ -93,11 +100,12 @@ struct Options {
 };
 
 [[noreturn]] void usage(const std::string& problem) {
-    std::cerr << "bench-forward-driver: " << problem
-              << "\nusage: bench-forward-driver [--patients N] [--per-patient N] [--connections N]"
-                 " [--wrk-seconds S] [--bundles N] [--receiver-patients N] [--receiver-per-patient N]"
-                 " [--sign-count N] [--rounds N] [--ingest-rate R] [--nginx PATH] [--wrk PATH] [--no-receiver] [--perf]"
-                 " [--keep]\n";
+    std::cerr
+        << "bench-forward-driver: " << problem
+        << "\nusage: bench-forward-driver [--patients N] [--per-patient N] [--connections N]"
+           " [--wrk-seconds S] [--bundles N] [--receiver-patients N] [--receiver-per-patient N]"
+           " [--sign-count N] [--rounds N] [--ingest-devices N] [--ingest-backlog N] [--ingest-rate R | --no-ingest]"
+           " [--nginx PATH] [--wrk PATH] [--no-receiver] [--perf] [--keep]\n";
     std::exit(2);
 }
 
@@ -115,6 +123,10 @@ Options parse_options(int argc, char** argv) {
         }
         if (name == "--no-receiver") {
             options.skip_receiver = true;
+            continue;
+        }
+        if (name == "--no-ingest") {
+            options.skip_ingest = true;
             continue;
         }
         if (i + 1 >= argc)
@@ -160,13 +172,19 @@ Options parse_options(int argc, char** argv) {
             options.sign_count = whole;
         else if (name == "--ingest-rate")
             options.ingest_rate = value;
+        else if (name == "--ingest-devices")
+            options.ingest_devices = whole;
+        else if (name == "--ingest-backlog")
+            options.ingest_backlog = whole;
         else
             usage("unknown option " + name);
     }
     if (options.patients <= 0 || options.per_patient <= 0 || options.connections <= 0 || options.bundles <= 0 ||
         options.receiver_patients <= 0 || options.receiver_per_patient <= 0 || options.sign_count <= 0 ||
-        options.wrk_seconds <= 0 || options.rounds <= 0)
+        options.wrk_seconds <= 0 || options.rounds <= 0 || options.ingest_devices <= 0 || options.ingest_backlog <= 0)
         usage("every count must be at least 1");
+    if (options.ingest_backlog < options.ingest_devices)
+        usage("--ingest-backlog must be at least --ingest-devices");
     return options;
 }
 
@@ -299,8 +317,12 @@ std::string id_pe_of(int patient) {
     return id_pe;
 }
 
+struct SigningCost {
+    double ecdsa_us = 0;  // SHA-256 and the ECDSA P-256 signature of one bundle
+};
+
 // Times each step of what the forwarder does per reading, on one thread.
-void measure_signing(cb::signing::Signer& signer, const Options& options) {
+SigningCost measure_signing(cb::signing::Signer& signer, const Options& options) {
     using Duration = std::chrono::duration<double, std::micro>;
     Duration build_time{}, ecdsa_time{}, sign_time{}, tree_time{};
     std::size_t bytes = 0;
@@ -352,6 +374,7 @@ void measure_signing(cb::signing::Signer& signer, const Options& options) {
     say("per reading on the forwarder's signing threads: " + fixed(total_us, 1) + " us, i.e. at most " +
         fixed(1e6 / total_us, 0) + " readings/s on one core before storage and network; " + "bundle " +
         std::to_string(bytes / static_cast<std::size_t>(options.sign_count)) + " bytes");
+    return {.ecdsa_us = ecdsa_us};
 }
 
 // Signed bundles of the first `count` readings of the backlog, one per line
@@ -646,9 +669,50 @@ void require_executable(const std::string& path, const std::string& package) {
 
 // One round: a fresh backlog delivered by carebridged to nginx, then wrk
 // against the same nginx. Returns carebridged's rate / wrk's.
+// bench/ingest's drain (one round, a 1 s latency run), run here so that
+// forwarding is compared with ingest measured on the same machine in the
+// same run.
+struct Ingest {
+    double rate = 0;       // readings/s: its "carebridged drain"
+    double cpu_us = 0;     // broker + carebridged CPU per reading during that drain
+    std::string cpu_line;  // the driver's line those come from
+};
+
+Ingest measure_ingest(const Options& options) {
+    const auto ran =
+        cb::test::run_command({INGEST_DRIVER_PATH, "--devices", std::to_string(options.ingest_devices), "--backlog",
+                               std::to_string(options.ingest_backlog), "--latency-seconds", "1"},
+                              900s);
+    if (ran.status.code != 0)
+        throw std::runtime_error("bench-ingest-driver failed:\n" + ran.output);
+    Ingest ingest;
+    std::istringstream lines(ran.output);
+    std::string line;
+    // "carebridged drain: N readings in S s = R readings/s (...)" and, for the
+    // same drain, "CPU per reading during that drain (us): broker B;
+    // carebridged by thread (from its start): carebridged G1, cb-commit G2".
+    const std::regex decimal(R"(\d+\.\d+)");
+    while (std::getline(lines, line)) {
+        if (line.rfind("carebridged drain: ", 0) == 0) {
+            if (const auto equals = line.find(" = "); equals != std::string::npos)
+                ingest.rate = std::stod(line.substr(equals + 3));
+        } else if (line.rfind("CPU per reading during that drain (us): broker ", 0) == 0 &&
+                   line.find("carebridged by thread") != std::string::npos) {
+            ingest.cpu_line = line;
+            for (auto it = std::sregex_iterator(line.begin(), line.end(), decimal); it != std::sregex_iterator(); ++it)
+                ingest.cpu_us += std::stod(it->str());
+        }
+    }
+    if (ingest.rate <= 0 || ingest.cpu_line.empty())
+        throw std::runtime_error("bench-ingest-driver printed no \"carebridged drain\" figures:\n" + ran.output);
+    return ingest;
+}
+
 struct RoundResult {
     double carebridged_rate = 0;
     double wrk_rate = 0;
+    double carebridged_us = 0;  // CPU per reading delivered to nginx
+    double nginx_us = 0;        // the nginx worker's, over the same span
     double ratio() const { return carebridged_rate / wrk_rate; }
 };
 
@@ -683,10 +747,14 @@ RoundResult run_round(const Options& options, const fs::path& work, const fs::pa
         return fixed(cpu.total() * 1e6 / count, 1) + " us (user " + fixed(cpu.user_s * 1e6 / count, 1) + ", system " +
                fixed(cpu.system_s * 1e6 / count, 1) + ")";
     };
+    result.carebridged_us = forwarded.cpu.total() * 1e6 / backlog;
+    result.nginx_us = nginx_forwarded.total() * 1e6 / backlog;
     say(tag + "CPU per reading: carebridged " + per_reading(forwarded.cpu, backlog) + ", nginx worker " +
         per_reading(nginx_forwarded, backlog) + "; " + fixed(forwarded.cpu.total() / forwarded.seconds, 2) + " + " +
         fixed(nginx_forwarded.total() / forwarded.seconds, 2) + " cores busy");
     say(tag + "CPU per reading by carebridged thread (us): " + cb::bench::describe_threads(forwarded.threads, backlog));
+    say(tag + "context switches per reading by carebridged thread, voluntary + preempted: " +
+        cb::bench::describe_switches(forwarded.threads, backlog));
 
     // wrk against the same nginx, same number of connections.
     const auto nginx_before_wrk = nginx.worker_cpu();
@@ -703,6 +771,47 @@ RoundResult run_round(const Options& options, const fs::path& work, const fs::pa
     if (options.rounds > 1)
         say(tag + "ratio: " + fixed(result.ratio(), 2));
     return result;
+}
+
+// Forwarding against ingest (bench/ingest's drain, measured now unless
+// --ingest-rate gave it), and what the machine's cores allow: one ECDSA
+// signature per bundle and the sink's own work at the ingest rate.
+void compare_with_ingest(const Options& options, const std::vector<RoundResult>& rounds, const SigningCost& signing) {
+    if (options.skip_ingest) {
+        say("forwarding vs ingest: not compared (--no-ingest)");
+        return;
+    }
+    std::vector<double> rates, carebridged_us, nginx_us;
+    for (const auto& round : rounds) {
+        rates.push_back(round.carebridged_rate);
+        carebridged_us.push_back(round.carebridged_us);
+        nginx_us.push_back(round.nginx_us);
+    }
+    const double forwarding = cb::bench::median(rates);
+    Ingest ingest;
+    std::string source = "--ingest-rate";
+    if (options.ingest_rate > 0) {
+        ingest.rate = options.ingest_rate;
+    } else {
+        const auto start = Clock::now();
+        ingest = measure_ingest(options);
+        source = "bench-ingest-driver --devices " + std::to_string(options.ingest_devices) + " --backlog " +
+                 std::to_string(options.ingest_backlog) + ", this run, " + fixed(seconds_since(start), 0) + " s";
+        say("ingest: " + ingest.cpu_line);
+    }
+    say("forwarding vs ingest: " + fixed(forwarding, 0) + " vs " + fixed(ingest.rate, 0) +
+        " readings/s (ingest: " + source + "): forwarding " +
+        (forwarding >= ingest.rate ? "keeps up with ingest" : "does NOT keep up with ingest") + " (x" +
+        fixed(forwarding / ingest.rate, 2) + ")");
+    const double cores = static_cast<double>(::sysconf(_SC_NPROCESSORS_ONLN));
+    const double ecdsa_cores = ingest.rate * signing.ecdsa_us / 1e6;
+    const double sink_cores = ingest.rate * cb::bench::median(nginx_us) / 1e6;
+    say("CPU per reading: forwarding " + fixed(cb::bench::median(carebridged_us), 1) + " us (carebridged) + " +
+        fixed(cb::bench::median(nginx_us), 1) + " us (nginx)" +
+        (ingest.cpu_us > 0 ? "; ingest " + fixed(ingest.cpu_us, 1) + " us (broker + carebridged)" : std::string()) +
+        "; at the ingest rate, one ECDSA P-256 signature per bundle (" + fixed(signing.ecdsa_us, 1) + " us) needs " +
+        fixed(ecdsa_cores, 2) + " cores and nginx " + fixed(sink_cores, 2) + " cores, of " + fixed(cores, 0) +
+        " online");
 }
 
 int run(const Options& options) {
@@ -728,7 +837,7 @@ int run(const Options& options) {
     auto signer = cb::signing::open_pem_signer({pki / "facility/ec.key", pki / "facility/ec.crt"});
     if (!signer)
         throw std::runtime_error("cannot open the facility signer: " + signer.error().message());
-    measure_signing(**signer, options);
+    const SigningCost signing = measure_signing(**signer, options);
     write_bundles(**signer, options, work / "bundles.ndjson");
 
     Nginx nginx(options, work / "nginx", pki);
@@ -739,11 +848,12 @@ int run(const Options& options) {
     // carebridged then wrk, `rounds` times: wrk's own rate moves by a fifth
     // from one run to the next on this machine (bench/README.md, session 12),
     // so the ratio is the median of the rounds' ratios.
+    std::vector<RoundResult> rounds;
     std::vector<double> carebridged_rates;
     std::vector<double> wrk_rates;
     std::vector<double> ratios;
     for (int round = 1; round <= options.rounds; ++round) {
-        const auto result = run_round(options, work, pki, nginx, round);
+        const auto result = rounds.emplace_back(run_round(options, work, pki, nginx, round));
         carebridged_rates.push_back(result.carebridged_rate);
         wrk_rates.push_back(result.wrk_rate);
         ratios.push_back(result.ratio());
@@ -770,14 +880,7 @@ int run(const Options& options) {
             " with valid signatures; outbox " + describe(receiver.delivery.outbox));
     }
 
-    if (options.ingest_rate > 0)
-        say("forwarding vs ingest: " + fixed(carebridged_rate, 0) + " vs " + fixed(options.ingest_rate, 0) +
-            " readings/s (bench/ingest's carebridged drain, --ingest-rate): forwarding " +
-            (carebridged_rate >= options.ingest_rate ? "keeps up with ingest" : "does NOT keep up with ingest") +
-            " (x" + fixed(carebridged_rate / options.ingest_rate, 2) + ")");
-    else
-        say("forwarding vs ingest: not compared (pass --ingest-rate R, R = bench/ingest's \"carebridged drain\" "
-            "rate measured on this machine)");
+    compare_with_ingest(options, rounds, signing);
 
     if (options.keep || options.perf) {
         const auto kept = fs::temp_directory_path() / ("carebridge-bench-forward-" + std::to_string(::getpid()));

@@ -714,6 +714,8 @@ Ratios run(const Options& options, int round) {
               << gateway.stored_readings() << " accepted rows)" << std::endl;
     say("CPU per reading during that drain (us): broker " + fixed(broker_a.total() * 1e6 / backlog, 1) +
         "; carebridged by thread (from its start): " + cb::bench::describe_threads(gateway_threads, backlog));
+    say("context switches per reading by carebridged thread, voluntary + preempted: " +
+        cb::bench::describe_switches(gateway_threads, backlog));
 
     // latency at a steady rate, carebridged still running.
     const auto latency = measure_latency(probes, options.latency_rate, options.latency_seconds);
