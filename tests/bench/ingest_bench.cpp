@@ -13,6 +13,10 @@
 //              of its probe: every ack before it reached the broker  committed and acknowledged
 //   latency    10 devices of the driver publish at a steady rate     p50/p99 publish -> device ack,
 //              and time each reading until an ack covers it          peak RSS loaded (VmHWM)
+//   catch-up   with --catch-up N: carebridged restarted on a store   the same latency while it
+//              holding N paired readings of 1000 patients, which it  forwards; the catch-up's rate
+//              forwards to nginx (signed, mutual TLS) while the
+//              latency devices publish as above
 //   backlog B  the same backlog for a mosquitto_sub session           -
 //   drain B    mosquitto_sub -q 1 -c -C backlog > /dev/null; done    rate B at its exit, and rate B
 //              when the broker logs its DISCONNECT, which follows    when the broker has processed
@@ -62,6 +66,7 @@
 #include "drivers/storage/sqlite.hpp"
 #include "protocol/hex.hpp"
 #include "tests/bench/bench_support.hpp"
+#include "tests/bench/forward_support.hpp"
 #include "tests/support/broker.hpp"
 #include "tests/support/process.hpp"
 #include "tests/support/temp_dir.hpp"
@@ -86,6 +91,8 @@ struct Options {
     int latency_seconds = 20;
     int inflight = 20;  // broker max_inflight_messages (the shipped value)
     int rounds = 1;     // the whole benchmark this many times, each from scratch
+    int catch_up = 0;   // readings forwarded during a second latency run; 0: no such run
+    std::string nginx = "/usr/sbin/nginx";
     bool keep = false;
     bool nagle = false;  // the driver's latency devices without TCP_NODELAY
 };
@@ -93,7 +100,7 @@ struct Options {
 [[noreturn]] void usage(const std::string& problem) {
     std::cerr << "bench-ingest-driver: " << problem
               << "\nusage: bench-ingest-driver [--devices N] [--backlog N] [--latency-rate R] [--latency-seconds S]"
-                 " [--inflight N] [--rounds N] [--nagle] [--keep]\n";
+                 " [--inflight N] [--rounds N] [--catch-up N [--nginx PATH]] [--nagle] [--keep]\n";
     std::exit(2);
 }
 
@@ -111,6 +118,10 @@ Options parse_options(int argc, char** argv) {
         }
         if (i + 1 >= argc)
             usage(name + ": missing value");
+        if (name == "--nginx") {
+            options.nginx = argv[++i];
+            continue;
+        }
         int value = 0;
         try {
             value = std::stoi(argv[++i]);
@@ -131,6 +142,8 @@ Options parse_options(int argc, char** argv) {
             options.inflight = value;
         else if (name == "--rounds")
             options.rounds = value;
+        else if (name == "--catch-up")
+            options.catch_up = value;
         else
             usage("unknown option " + name);
     }
@@ -292,16 +305,17 @@ std::string mib(long kib) {
 
 class Gateway {
 public:
-    Gateway(const fs::path& work, const fs::path& pki, std::uint16_t port) : m_work(work) {
-        // devices.toml: write_catalog, before the broker started.
-        // log_level debug: one "ack DEVICE SEQ" line per published ack is
-        // how the benchmark sees acknowledgements (see wait_for_acks).
-        std::ofstream(work / "carebridged.toml")
-            << "[daemon]\nstate_dir = \"" << (work / "state").string()
-            << "\"\nlog_level = \"debug\"\n[mqtt]\nhost = \"127.0.0.1\"\nport = " << port << "\nca_file = \""
-            << (pki / "ca.crt").string() << "\"\ncert_file = \"" << (pki / "gateway.crt").string()
-            << "\"\nkey_file = \"" << (pki / "gateway.key").string() << "\"\n[ingest]\ncatalog = \""
-            << (work / "devices.toml").string() << "\"\n";
+    Gateway(const fs::path& work, const fs::path& pki, std::uint16_t port)
+        : m_work(work), m_pki(pki), m_port(port), m_config(work / "carebridged.toml") {
+        std::ofstream(m_config) << config_text(work / "state", "debug");
+    }
+
+    // From the next start on: log level info (no line per ack, so
+    // wait_for_acks no longer works) and `more` sections (the catch-up's
+    // [upstream]).
+    void reconfigure(const std::string& more) {
+        m_config = m_work / "carebridged-catch-up.toml";
+        std::ofstream(m_config) << config_text(m_work / "state", "info") << more;
     }
 
     void start() {
@@ -309,9 +323,8 @@ public:
         m_log = m_work / ("carebridged-" + std::to_string(m_starts) + ".log");
         m_log_offset = 0;
         m_partial.clear();
-        m_process = std::make_unique<Process>(
-            std::vector<std::string>{CAREBRIDGED_PATH, "--config", (m_work / "carebridged.toml").string()},
-            m_work / "carebridged.out", m_log);
+        m_process = std::make_unique<Process>(std::vector<std::string>{CAREBRIDGED_PATH, "--config", m_config.string()},
+                                              m_work / "carebridged.out", m_log);
     }
 
     void wait_connected() {
@@ -328,6 +341,7 @@ public:
     }
 
     pid_t pid() const { return m_process->pid(); }
+    const fs::path& log() const { return m_log; }
     // When wait_for_acks first saw an ack line (to 10 ms).
     std::optional<Clock::time_point> first_ack() const { return m_first_ack; }
 
@@ -390,7 +404,21 @@ public:
     }
 
 private:
+    // log_level debug: one "ack DEVICE SEQ" line per published ack is how the
+    // benchmark sees acknowledgements (see wait_for_acks). devices.toml:
+    // write_catalog, before the broker started.
+    std::string config_text(const fs::path& state, const std::string& log_level) const {
+        return "[daemon]\nstate_dir = \"" + state.string() + "\"\nlog_level = \"" + log_level +
+               "\"\n[mqtt]\nhost = \"127.0.0.1\"\nport = " + std::to_string(m_port) + "\nca_file = \"" +
+               (m_pki / "ca.crt").string() + "\"\ncert_file = \"" + (m_pki / "gateway.crt").string() +
+               "\"\nkey_file = \"" + (m_pki / "gateway.key").string() + "\"\n[ingest]\ncatalog = \"" +
+               (m_work / "devices.toml").string() + "\"\n";
+    }
+
     fs::path m_work;
+    fs::path m_pki;
+    std::uint16_t m_port;
+    fs::path m_config;
     fs::path m_log;
     std::size_t m_log_offset = 0;
     std::string m_partial;
@@ -573,6 +601,66 @@ LatencyResult measure_latency(LatencyDevices& devices, int rate, int seconds) {
 
 // -------------------------------------------------------------- phases -------
 
+// The latency run again, while carebridged forwards a backlog: restarted with
+// its [upstream] pointing at nginx answering 201 over mutual TLS, on its store
+// with `catch_up` paired readings of up to 1000 patients added (as
+// bench/forward stores them). The readings ingested so far are set aside
+// first, as the forwarder itself holds those of an unpaired patient; the
+// latency devices' new readings (patient-1, paired now) are forwarded too.
+void measure_catch_up(const Options& options, const fs::path& work, const fs::path& pki, Gateway& gateway,
+                      LatencyDevices& probes) {
+    const int patients = std::min(1000, options.catch_up);
+    const int per_patient = options.catch_up / patients;
+    const int backlog = patients * per_patient;
+    const auto database = work / "state" / "readings.db";
+    {
+        auto db = cb::storage::Database::open(database);
+        if (!db)
+            throw std::runtime_error("cannot open the store: " + db.error().message());
+        if (auto held = db->execute("UPDATE outbox SET state = 'held', reason = 'not-paired' WHERE state = 'queued'",
+                                    "set the ingested readings aside");
+            !held)
+            throw std::runtime_error(held.error().message());
+    }
+    cb::bench::seed(database, patients, per_patient);
+    cb::bench::pair_directly(database, patients);
+    cb::bench::Nginx nginx(options.nginx, work / "nginx", pki);
+    gateway.reconfigure(cb::bench::upstream_section(pki, nginx.mutual_port(), 4));
+
+    const auto start = Clock::now();
+    gateway.start();
+    gateway.wait_connected();
+    const double connected = seconds_since(start);
+    const auto latency = measure_latency(probes, options.latency_rate, options.latency_seconds);
+    const double latency_end = seconds_since(start);
+    // "caught up: N delivered, ..." is logged each time the forwarder runs
+    // out of work; it is done once N covers the backlog and every latency
+    // reading (all acknowledged, so stored).
+    const std::size_t forwarded = static_cast<std::size_t>(backlog) + latency.acknowledged;
+    const auto covered = [forwarded](const std::string& log) {
+        constexpr std::string_view marker = "caught up: ";
+        const auto at = log.rfind(marker);
+        return at != std::string::npos && std::strtoull(log.c_str() + at + marker.size(), nullptr, 10) >= forwarded;
+    };
+    if (!cb::test::wait_for_file_content(gateway.log(), covered, 3600s, gateway.pid()))
+        throw std::runtime_error("carebridged did not log \"caught up: " + std::to_string(forwarded) +
+                                 " delivered\":\n" + cb::test::read_file(gateway.log()));
+    const double seconds = seconds_since(start);
+    const auto threads = cb::bench::cpu_by_thread(gateway.pid());
+    gateway.stop();
+    std::cout.precision(2);
+    std::cout << "latency during a catch-up, at " << options.latency_rate << " readings/s for "
+              << options.latency_seconds << " s: p50 " << latency.p50_ms << " ms, p99 " << latency.p99_ms << " ms, max "
+              << latency.max_ms << " ms (" << latency.acknowledged << "/" << latency.published
+              << " acknowledged); meanwhile carebridged forwarded " << backlog << " stored readings of " << patients
+              << " patients and the latency readings to nginx (signed, mutual TLS): connected at " << connected
+              << " s, latency run until " << latency_end << " s, caught up at " << seconds
+              << " s = " << static_cast<double>(forwarded) / seconds << " readings/s" << std::endl;
+    std::cout.precision(1);
+    say("CPU per reading forwarded during the catch-up, by carebridged thread (us): " +
+        cb::bench::describe_threads(threads, static_cast<double>(forwarded)));
+}
+
 std::vector<std::string> devsim_backlog(const fs::path& pki, std::uint16_t port, int devices, int per_device) {
     return {DEVSIM_PATH,
             "--host",
@@ -719,7 +807,6 @@ Ratios run(const Options& options, int round) {
 
     // latency at a steady rate, carebridged still running.
     const auto latency = measure_latency(probes, options.latency_rate, options.latency_seconds);
-    disconnect_devices(probes);
     const auto loaded = memory_of(gateway.pid());
     std::cout.precision(2);
     std::cout << "latency publish -> device ack at " << options.latency_rate << " readings/s for "
@@ -731,6 +818,9 @@ Ratios run(const Options& options, int round) {
     say("carebridged RSS: idle " + mib(idle.rss_kib) + " (" + std::to_string(all_devices.size()) +
         " devices enrolled, connected, nothing flowing); after drain " + mib(after_drain.rss_kib) + "; peak " +
         mib(loaded.hwm_kib) + " (VmHWM after drain and latency run)");
+    if (options.catch_up > 0)
+        measure_catch_up(options, work, pki, gateway, probes);
+    disconnect_devices(probes);
 
     // backlog B, drained by mosquitto_sub with a persistent session. The
     // broker forces client id = CN, so mosquitto_sub with the gateway's

@@ -142,6 +142,11 @@ bool wait_for_file_text(const std::filesystem::path& path, const std::string& ne
         limit, writer);
 }
 
+bool wait_for_file_content(const std::filesystem::path& path, const std::function<bool(const std::string&)>& matches,
+                           std::chrono::milliseconds limit, pid_t writer) {
+    return wait_for_file(path, matches, limit, writer);
+}
+
 // --- Subscriber --------------------------------------------------------------
 
 Subscriber::Subscriber(std::vector<std::string> argv, std::filesystem::path output_path,

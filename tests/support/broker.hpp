@@ -26,6 +26,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -67,6 +68,11 @@ std::uint16_t pick_free_port();
 // process exits first (its last words are still searched).
 bool wait_for_file_text(const std::filesystem::path& path, const std::string& needle,
                         std::chrono::milliseconds limit = broker_hang_limit, std::size_t from = 0, pid_t writer = -1);
+
+// Waits until `matches` holds for the whole content of the file at `path`;
+// the same limit and `writer` rules as wait_for_file_text.
+bool wait_for_file_content(const std::filesystem::path& path, const std::function<bool(const std::string&)>& matches,
+                           std::chrono::milliseconds limit = broker_hang_limit, pid_t writer = -1);
 
 // A mosquitto_sub running in the background, its stdout (with -v, one
 // "topic payload" line per message) and stderr each in a file.
