@@ -84,7 +84,6 @@ using cb::bench::reading_of;
 using cb::bench::say;
 using cb::bench::seconds_since;
 using cb::bench::seed;
-using cb::test::pick_free_port;
 using cb::test::Process;
 
 namespace {
@@ -198,8 +197,6 @@ Options parse_options(int argc, char** argv) {
         usage("--ingest-backlog must be at least --ingest-devices");
     return options;
 }
-
-// ------------------------------------------------------------- backlog -------
 
 // ------------------------------------------------------------- signing -------
 
@@ -320,8 +317,6 @@ void write_bundles(cb::signing::Signer& signer, const Options& options, const fs
     if (!out)
         throw std::runtime_error("cannot write " + file.string());
 }
-
-// --------------------------------------------------------------- nginx -------
 
 // ---------------------------------------------------------- carebridged ------
 

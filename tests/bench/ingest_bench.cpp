@@ -13,9 +13,9 @@
 //              of its probe: every ack before it reached the broker  committed and acknowledged
 //   latency    10 devices of the driver publish at a steady rate     p50/p99 publish -> device ack,
 //              and time each reading until an ack covers it          peak RSS loaded (VmHWM)
-//   catch-up   with --catch-up N: carebridged restarted on a store   the same latency while it
-//              holding N paired readings of 1000 patients, which it  forwards; the catch-up's rate
-//              forwards to nginx (signed, mutual TLS) while the
+//   catch-up   with --catch-up N: N paired readings of up to 1000    the same latency while it
+//              patients added to the store, carebridged restarted    forwards; the catch-up's rate
+//              forwarding to nginx (signed, mutual TLS) while the
 //              latency devices publish as above
 //   backlog B  the same backlog for a mosquitto_sub session           -
 //   drain B    mosquitto_sub -q 1 -c -C backlog > /dev/null; done    rate B at its exit, and rate B
