@@ -69,7 +69,7 @@ Result<void> Outbox::record(std::span<const OutboxTransition> transitions, std::
                "UPDATE outbox SET state = ?2, reason = nullif(?3, ''), server_id = coalesce(nullif(?4, ''), server_id),"
                " attempts = attempts + ?5, updated_us = ?6 WHERE reading_id = ?1",
                "update the outbox"));
-    CB_TRY(m_database.execute("BEGIN IMMEDIATE", "begin outbox update"));
+    auto transaction = CB_TRY(WriteTransaction::begin(m_database, "begin outbox update"));
     for (const auto& transition : transitions) {
         update.reset();
         update.bind(1, transition.reading_id)
@@ -79,16 +79,12 @@ Result<void> Outbox::record(std::span<const OutboxTransition> transitions, std::
             .bind(5, std::int64_t{transition.attempted ? 1 : 0})
             .bind(6, now_us);
         if (auto stepped = update.step(); !stepped) {
-            (void)m_database.execute("ROLLBACK", "roll back outbox update");
-            return std::move(stepped).error();
+            update.reset();
+            return std::move(stepped).error();  // rolled back as `transaction` ends
         }
     }
     update.reset();
-    if (auto committed = m_database.execute("COMMIT", "commit outbox update"); !committed) {
-        (void)m_database.execute("ROLLBACK", "roll back outbox update");
-        return committed;
-    }
-    return {};
+    return transaction.commit("commit outbox update");
 }
 
 Result<std::int64_t> Outbox::resume_in_flight(std::int64_t now_us) {

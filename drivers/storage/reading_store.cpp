@@ -161,17 +161,15 @@ Result<std::vector<CommitOutcome>> SqliteReadingStore::insert_all(std::span<cons
 }
 
 Result<std::vector<CommitOutcome>> SqliteReadingStore::commit(std::span<const NewReading> batch) {
-    CB_TRY(m_database.execute("BEGIN IMMEDIATE", "begin commit of " + std::to_string(batch.size()) + " readings"));
-    auto outcomes = insert_all(batch);
-    if (outcomes) {
-        // COMMIT is where the WAL is fsynced; if it fails, nothing is durable.
-        auto committed = m_database.execute("COMMIT", "commit " + std::to_string(batch.size()) + " readings");
-        if (committed)
-            return outcomes;
-        outcomes = std::move(committed).error();
-    }
-    (void)m_database.execute("ROLLBACK", "roll back failed commit");
-    return std::move(outcomes).error();
+    // Devices wait for these commits: they go before the forwarder's writes.
+    auto transaction =
+        CB_TRY(WriteTransaction::begin(m_database, "begin commit of " + std::to_string(batch.size()) + " readings",
+                                       WriteTransaction::Priority::first));
+    auto outcomes = CB_TRY(insert_all(batch));
+    // COMMIT is where the WAL is fsynced; if it fails, nothing is durable
+    // (the transaction rolls back as it ends).
+    CB_TRY(transaction.commit("commit " + std::to_string(batch.size()) + " readings"));
+    return outcomes;
 }
 
 Result<std::optional<std::int64_t>> SqliteReadingStore::highest_sequence(std::string_view device_id) {

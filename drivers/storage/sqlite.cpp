@@ -3,7 +3,10 @@
 #include <sqlite3.h>
 
 #include <climits>
+#include <map>
 #include <mutex>
+#include <system_error>
+#include <utility>
 
 namespace cb::storage {
 
@@ -30,6 +33,27 @@ void configure_library() {
     std::call_once(once, [] { (void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0); });
 }
 
+// The write lock shared by this process's connections to the file at `path`
+// (by canonical path); an in-memory database is its own file.
+std::shared_ptr<WriterLock> writer_lock_of(const std::filesystem::path& path, bool in_memory) {
+    if (in_memory)
+        return std::make_shared<WriterLock>();
+    static std::mutex registry_mutex;
+    static std::map<std::string, std::weak_ptr<WriterLock>> registry;
+    std::error_code error;
+    const auto canonical = std::filesystem::weakly_canonical(path, error);
+    const std::string key = error ? path.string() : canonical.string();
+    std::lock_guard lock(registry_mutex);
+    std::erase_if(registry, [](const auto& entry) { return entry.second.expired(); });
+    auto& slot = registry[key];
+    auto writer = slot.lock();
+    if (!writer) {
+        writer = std::make_shared<WriterLock>();
+        slot = writer;
+    }
+    return writer;
+}
+
 }  // namespace
 
 void Database::Closer::operator()(sqlite3* handle) const {
@@ -46,7 +70,7 @@ Result<Database> Database::open(const std::filesystem::path& path, Durability du
                       (in_memory ? SQLITE_OPEN_MEMORY : 0);
     const std::string name = in_memory ? ":memory:" : path.string();
     const int rc = sqlite3_open_v2(name.c_str(), &handle, flags, vfs.empty() ? nullptr : vfs.c_str());
-    Database database(handle);
+    Database database(handle, writer_lock_of(path, in_memory));
     if (rc != SQLITE_OK)
         return sqlite_error(handle, "open database " + name);
     if (!in_memory) {
@@ -147,6 +171,61 @@ bool Statement::column_is_null(int index) const {
     return sqlite3_column_type(m_statement.get(), index) == SQLITE_NULL;
 }
 
+Result<WriteTransaction> WriteTransaction::begin(Database& database, std::string_view what, Priority priority) {
+    WriterLock& writer = *database.m_writer;
+    {
+        std::unique_lock lock(writer.mutex);
+        if (writer.held || (priority == Priority::normal && writer.first_waiting > 0)) {
+            ++writer.waiting;
+            if (priority == Priority::first) {
+                ++writer.first_waiting;
+                writer.released.wait(lock, [&] { return !writer.held; });
+                --writer.first_waiting;
+            } else {
+                writer.released.wait(lock, [&] { return !writer.held && writer.first_waiting == 0; });
+            }
+            --writer.waiting;
+        }
+        writer.held = true;
+    }
+    WriteTransaction transaction(database);
+    if (auto begun = database.execute("BEGIN IMMEDIATE", what); !begun) {
+        transaction.m_open = false;  // nothing to roll back; the destructor releases the lock
+        return std::move(begun).error();
+    }
+    return transaction;
+}
+
+WriteTransaction::WriteTransaction(WriteTransaction&& other) noexcept
+    : m_database(other.m_database),
+      m_locked(std::exchange(other.m_locked, false)),
+      m_open(std::exchange(other.m_open, false)) {}
+
+WriteTransaction::~WriteTransaction() {
+    if (m_open)
+        (void)m_database->execute("ROLLBACK", "roll back");
+    release();
+}
+
+void WriteTransaction::release() noexcept {
+    if (!m_locked)
+        return;
+    m_locked = false;
+    WriterLock& writer = *m_database->m_writer;
+    {
+        std::lock_guard lock(writer.mutex);
+        writer.held = false;
+    }
+    writer.released.notify_all();
+}
+
+Result<void> WriteTransaction::commit(std::string_view what) {
+    CB_TRY(m_database->execute("COMMIT", what));
+    m_open = false;
+    release();
+    return {};
+}
+
 Result<std::int64_t> schema_version(Database& database) {
     auto query = CB_TRY(database.prepare("PRAGMA user_version", "read schema version"));
     CB_TRY(query.step());
@@ -166,7 +245,7 @@ Result<std::int64_t> foreign_key_violations(Database& database, std::string_view
 }
 
 Result<void> apply_step(Database& database, const Migration& step, std::int64_t version, const std::string& what) {
-    CB_TRY(database.execute("BEGIN IMMEDIATE", what));
+    auto transaction = CB_TRY(WriteTransaction::begin(database, what));
     auto applied = database.execute(step.sql, what);
     if (applied && step.rebuilds_tables) {
         if (auto violations = foreign_key_violations(database, what); !violations)
@@ -178,10 +257,8 @@ Result<void> apply_step(Database& database, const Migration& step, std::int64_t 
     if (applied)
         applied = database.execute("PRAGMA user_version=" + std::to_string(version), what);
     if (applied)
-        applied = database.execute("COMMIT", what);
-    if (!applied)
-        (void)database.execute("ROLLBACK", what);
-    return applied;
+        applied = transaction.commit(what);
+    return applied;  // not committed: rolled back as `transaction` ends
 }
 
 }  // namespace

@@ -1,12 +1,17 @@
 // Storage: schema migrations, durable de-duplicated commits, group commit,
 // and what happens when the disk fails at the Nth write or fsync.
+#include <sqlite3.h>
+
+#include <atomic>
 #include <catch2/catch.hpp>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <thread>
 
 #include "drivers/storage/group_commit.hpp"
 #include "drivers/storage/reading_store.hpp"
+#include "drivers/storage/sqlite.hpp"
 #include "tests/support/faulty_vfs.hpp"
 #include "tests/support/temp_dir.hpp"
 
@@ -347,4 +352,112 @@ TEST_CASE("storage: sequences are visited in (device, sequence) order, with thei
     REQUIRE(store.for_each_sequence(
         [&](std::string_view device, std::int64_t sequence) { seen.emplace_back(std::string(device), sequence); }));
     CHECK(seen == std::vector<std::pair<std::string, std::int64_t>>{{"a", 1}, {"a", 2}, {"b", 5}, {"b", 7}});
+}
+
+namespace {
+
+// A connection to `path` whose writes fail at once if SQLite finds the file
+// locked: only WriteTransaction's own lock can make it wait.
+cb::storage::Database open_impatient(const std::filesystem::path& path) {
+    auto database = cb::storage::Database::open(path);
+    if (!database)
+        FAIL(database.error().message());
+    sqlite3_busy_timeout(database->handle(), 0);
+    return std::move(database).value();
+}
+
+// Begins a write transaction of `priority`, inserts `who`, commits; the
+// outcome (or the first error) in `result`, `done` set at the end.
+void write_row(cb::storage::Database& database, const std::string& who,
+               cb::storage::WriteTransaction::Priority priority, std::optional<cb::Result<void>>& result,
+               std::atomic<bool>& done) {
+    auto transaction = cb::storage::WriteTransaction::begin(database, who + " begins", priority);
+    if (!transaction) {
+        result = transaction.error();
+    } else {
+        auto inserted = database.execute("INSERT INTO t VALUES ('" + who + "')", who + " inserts");
+        result = inserted ? transaction->commit(who + " commits") : inserted;
+    }
+    done = true;
+}
+
+std::string rows_of(cb::storage::Database& database) {
+    auto rows = database.prepare("SELECT group_concat(who, ',') FROM (SELECT who FROM t ORDER BY rowid)", "read");
+    if (!rows || rows->step().value() != cb::storage::Step::row)
+        FAIL("cannot read t");
+    return rows->column_text(0);
+}
+
+}  // namespace
+
+TEST_CASE("storage: connections of one process to a store write one after the other, without SQLite's busy wait") {
+    using Priority = cb::storage::WriteTransaction::Priority;
+    cb::test::TempDir dir;
+    auto first = open_impatient(dir / "readings.db");
+    auto second = open_impatient(dir / "readings.db");
+    REQUIRE(first.execute("CREATE TABLE t (who TEXT)", "create"));
+
+    auto writing = cb::storage::WriteTransaction::begin(first, "first begins");
+    REQUIRE(writing);
+    REQUIRE(first.execute("INSERT INTO t VALUES ('first')", "first inserts"));
+    std::optional<cb::Result<void>> second_wrote;
+    std::atomic<bool> second_done{false};
+    std::thread other([&] { write_row(second, "second", Priority::normal, second_wrote, second_done); });
+    // Until the other thread waits for the lock (it says so itself), or has
+    // already failed (SQLITE_BUSY: no lock between the connections).
+    while (first.writers_waiting() == 0 && !second_done)
+        std::this_thread::yield();
+    REQUIRE(writing->commit("first commits"));
+    other.join();
+    REQUIRE(second_wrote.has_value());
+    INFO((*second_wrote ? std::string() : second_wrote->error().message()));
+    REQUIRE(*second_wrote);
+    CHECK(rows_of(first) == "first,second");
+    CHECK(first.writers_waiting() == 0);
+}
+
+TEST_CASE("storage: a writer of priority first goes before a normal writer that waited longer") {
+    using Priority = cb::storage::WriteTransaction::Priority;
+    cb::test::TempDir dir;
+    auto holder = open_impatient(dir / "readings.db");
+    auto forwarder = open_impatient(dir / "readings.db");
+    auto ingest = open_impatient(dir / "readings.db");
+    REQUIRE(holder.execute("CREATE TABLE t (who TEXT)", "create"));
+
+    auto writing = cb::storage::WriteTransaction::begin(holder, "holder begins");
+    REQUIRE(writing);
+    REQUIRE(holder.execute("INSERT INTO t VALUES ('holder')", "holder inserts"));
+    std::optional<cb::Result<void>> forwarder_wrote, ingest_wrote;
+    std::atomic<bool> forwarder_done{false}, ingest_done{false};
+    std::thread normal([&] { write_row(forwarder, "forwarder", Priority::normal, forwarder_wrote, forwarder_done); });
+    while (holder.writers_waiting() < 1 && !forwarder_done)
+        std::this_thread::yield();
+    std::thread urgent([&] { write_row(ingest, "ingest", Priority::first, ingest_wrote, ingest_done); });
+    while (holder.writers_waiting() < 2 && !ingest_done)
+        std::this_thread::yield();
+    REQUIRE(writing->commit("holder commits"));
+    normal.join();
+    urgent.join();
+    REQUIRE(forwarder_wrote.has_value());
+    REQUIRE(ingest_wrote.has_value());
+    REQUIRE(*forwarder_wrote);
+    REQUIRE(*ingest_wrote);
+    CHECK(rows_of(holder) == "holder,ingest,forwarder");
+}
+
+TEST_CASE("storage: a write transaction ended without commit is rolled back and frees the lock") {
+    cb::test::TempDir dir;
+    auto database = cb::storage::Database::open(dir / "readings.db");
+    REQUIRE(database);
+    REQUIRE(database->execute("CREATE TABLE t (who TEXT)", "create"));
+    {
+        auto transaction = cb::storage::WriteTransaction::begin(*database, "begin");
+        REQUIRE(transaction);
+        REQUIRE(database->execute("INSERT INTO t VALUES ('dropped')", "insert"));
+    }
+    auto again = cb::storage::WriteTransaction::begin(*database, "begin again");  // would wait forever if still held
+    REQUIRE(again);
+    REQUIRE(database->execute("INSERT INTO t VALUES ('kept')", "insert"));
+    REQUIRE(again->commit("commit"));
+    CHECK(rows_of(*database) == "kept");
 }
