@@ -594,6 +594,14 @@ RoundResult run_round(const Options& options, const fs::path& work, const fs::pa
     return result;
 }
 
+// One figure of every round, in round order.
+std::vector<double> each(const std::vector<RoundResult>& rounds, double RoundResult::*figure) {
+    std::vector<double> values;
+    for (const auto& round : rounds)
+        values.push_back(round.*figure);
+    return values;
+}
+
 // Forwarding against ingest (bench/ingest's drain, measured now unless
 // --ingest-rate gave it), and what the machine's cores allow: one ECDSA
 // signature per bundle and the sink's own work at the ingest rate.
@@ -602,13 +610,9 @@ void compare_with_ingest(const Options& options, const std::vector<RoundResult>&
         say("forwarding vs ingest: not compared (--no-ingest)");
         return;
     }
-    std::vector<double> rates, carebridged_us, nginx_us;
-    for (const auto& round : rounds) {
-        rates.push_back(round.carebridged_rate);
-        carebridged_us.push_back(round.carebridged_us);
-        nginx_us.push_back(round.nginx_us);
-    }
-    const double forwarding = cb::bench::median(rates);
+    const double forwarding = cb::bench::median(each(rounds, &RoundResult::carebridged_rate));
+    const double carebridged_us = cb::bench::median(each(rounds, &RoundResult::carebridged_us));
+    const double nginx_us = cb::bench::median(each(rounds, &RoundResult::nginx_us));
     Ingest ingest;
     std::string source = "--ingest-rate";
     if (options.ingest_rate > 0) {
@@ -626,9 +630,9 @@ void compare_with_ingest(const Options& options, const std::vector<RoundResult>&
         fixed(forwarding / ingest.rate, 2) + ")");
     const double cores = static_cast<double>(::sysconf(_SC_NPROCESSORS_ONLN));
     const double ecdsa_cores = ingest.rate * signing.ecdsa_us / 1e6;
-    const double sink_cores = ingest.rate * cb::bench::median(nginx_us) / 1e6;
-    say("CPU per reading: forwarding " + fixed(cb::bench::median(carebridged_us), 1) + " us (carebridged) + " +
-        fixed(cb::bench::median(nginx_us), 1) + " us (nginx)" +
+    const double sink_cores = ingest.rate * nginx_us / 1e6;
+    say("CPU per reading: forwarding " + fixed(carebridged_us, 1) + " us (carebridged) + " + fixed(nginx_us, 1) +
+        " us (nginx)" +
         (ingest.cpu_us > 0 ? "; ingest " + fixed(ingest.cpu_us, 1) + " us (broker + carebridged)" : std::string()) +
         "; at the ingest rate, one ECDSA P-256 signature per bundle (" + fixed(signing.ecdsa_us, 1) + " us) needs " +
         fixed(ecdsa_cores, 2) + " cores and nginx " + fixed(sink_cores, 2) + " cores, of " + fixed(cores, 0) +
@@ -670,15 +674,13 @@ int run(const Options& options) {
     // from one run to the next on this machine (bench/README.md, session 12),
     // so the ratio is the median of the rounds' ratios.
     std::vector<RoundResult> rounds;
-    std::vector<double> carebridged_rates;
-    std::vector<double> wrk_rates;
+    for (int round = 1; round <= options.rounds; ++round)
+        rounds.push_back(run_round(options, work, pki, nginx, round));
+    const auto carebridged_rates = each(rounds, &RoundResult::carebridged_rate);
+    const auto wrk_rates = each(rounds, &RoundResult::wrk_rate);
     std::vector<double> ratios;
-    for (int round = 1; round <= options.rounds; ++round) {
-        const auto result = rounds.emplace_back(run_round(options, work, pki, nginx, round));
-        carebridged_rates.push_back(result.carebridged_rate);
-        wrk_rates.push_back(result.wrk_rate);
-        ratios.push_back(result.ratio());
-    }
+    for (const auto& round : rounds)
+        ratios.push_back(round.ratio());
     const double carebridged_rate = cb::bench::median(carebridged_rates);
     if (options.rounds > 1)
         say("rounds: " + std::to_string(options.rounds) + "; carebridged -> nginx " +

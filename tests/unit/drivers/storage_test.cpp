@@ -381,6 +381,23 @@ void write_row(cb::storage::Database& database, const std::string& who,
     done = true;
 }
 
+// A thread writing a row through write_row, and its outcome.
+struct Writer {
+    std::optional<cb::Result<void>> wrote;
+    std::atomic<bool> done{false};
+    std::thread thread;
+
+    Writer(cb::storage::Database& database, const std::string& who, cb::storage::WriteTransaction::Priority priority)
+        : thread([this, &database, who, priority] { write_row(database, who, priority, wrote, done); }) {}
+    // Until `waiting` writers wait for the lock of `database`'s file (they say
+    // so themselves), or this one has already finished (SQLITE_BUSY: no lock
+    // between the connections).
+    void wait_until_waiting(const cb::storage::Database& database, int waiting) const {
+        while (database.writers_waiting() < waiting && !done)
+            std::this_thread::yield();
+    }
+};
+
 std::string rows_of(cb::storage::Database& database) {
     auto rows = database.prepare("SELECT group_concat(who, ',') FROM (SELECT who FROM t ORDER BY rowid)", "read");
     if (!rows || rows->step().value() != cb::storage::Step::row)
@@ -400,18 +417,13 @@ TEST_CASE("storage: connections of one process to a store write one after the ot
     auto writing = cb::storage::WriteTransaction::begin(first, "first begins");
     REQUIRE(writing);
     REQUIRE(first.execute("INSERT INTO t VALUES ('first')", "first inserts"));
-    std::optional<cb::Result<void>> second_wrote;
-    std::atomic<bool> second_done{false};
-    std::thread other([&] { write_row(second, "second", Priority::normal, second_wrote, second_done); });
-    // Until the other thread waits for the lock (it says so itself), or has
-    // already failed (SQLITE_BUSY: no lock between the connections).
-    while (first.writers_waiting() == 0 && !second_done)
-        std::this_thread::yield();
+    Writer other(second, "second", Priority::normal);
+    other.wait_until_waiting(first, 1);
     REQUIRE(writing->commit("first commits"));
-    other.join();
-    REQUIRE(second_wrote.has_value());
-    INFO((*second_wrote ? std::string() : second_wrote->error().message()));
-    REQUIRE(*second_wrote);
+    other.thread.join();
+    REQUIRE(other.wrote.has_value());
+    INFO((*other.wrote ? std::string() : other.wrote->error().message()));
+    REQUIRE(*other.wrote);
     CHECK(rows_of(first) == "first,second");
     CHECK(first.writers_waiting() == 0);
 }
@@ -427,21 +439,17 @@ TEST_CASE("storage: a writer of priority first goes before a normal writer that 
     auto writing = cb::storage::WriteTransaction::begin(holder, "holder begins");
     REQUIRE(writing);
     REQUIRE(holder.execute("INSERT INTO t VALUES ('holder')", "holder inserts"));
-    std::optional<cb::Result<void>> forwarder_wrote, ingest_wrote;
-    std::atomic<bool> forwarder_done{false}, ingest_done{false};
-    std::thread normal([&] { write_row(forwarder, "forwarder", Priority::normal, forwarder_wrote, forwarder_done); });
-    while (holder.writers_waiting() < 1 && !forwarder_done)
-        std::this_thread::yield();
-    std::thread urgent([&] { write_row(ingest, "ingest", Priority::first, ingest_wrote, ingest_done); });
-    while (holder.writers_waiting() < 2 && !ingest_done)
-        std::this_thread::yield();
+    Writer normal(forwarder, "forwarder", Priority::normal);
+    normal.wait_until_waiting(holder, 1);
+    Writer urgent(ingest, "ingest", Priority::first);
+    urgent.wait_until_waiting(holder, 2);
     REQUIRE(writing->commit("holder commits"));
-    normal.join();
-    urgent.join();
-    REQUIRE(forwarder_wrote.has_value());
-    REQUIRE(ingest_wrote.has_value());
-    REQUIRE(*forwarder_wrote);
-    REQUIRE(*ingest_wrote);
+    normal.thread.join();
+    urgent.thread.join();
+    REQUIRE(normal.wrote.has_value());
+    REQUIRE(urgent.wrote.has_value());
+    REQUIRE(*normal.wrote);
+    REQUIRE(*urgent.wrote);
     CHECK(rows_of(holder) == "holder,ingest,forwarder");
 }
 
